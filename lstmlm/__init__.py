@@ -1,0 +1,3 @@
+"""lstmlm: train, evaluate, sample and understand recurrent word-level language models."""
+
+__version__ = "0.1.0"

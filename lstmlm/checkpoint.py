@@ -1,0 +1,274 @@
+"""The run folder: atomic writes, checkpoints that survive a crash at any moment, the writer lock.
+
+Layout (see README "Runs and checkpoints")::
+
+    RUN_DIR/
+      config.json            resolved RunConfig
+      tokenizer.json         HF tokenizers file
+      model.safetensors      latest weights (metadata: step)
+      train_state.pt         optimizer, schedule, RNG states, data position, carried state (step)
+      model.prev.safetensors / train_state.prev.pt   the checkpoint before the latest
+      best.safetensors       best weights on valid
+      metrics.jsonl          one JSON object per event
+      .lock                  held by the one `train` writing here (pid inside)
+
+A checkpoint is a (weights, state) pair with the same step. Saving writes both to temp
+files, fsyncs them, moves the current pair to ``*.prev`` and renames the new pair into
+place. Loading picks the newest step for which both halves exist and read cleanly, so a
+kill between any two of those operations still leaves a loadable checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+
+from lstmlm.config import RunConfig
+from lstmlm.data.tokenizer import Tokenizer
+from lstmlm.errors import LstmlmError
+from lstmlm.model.lm import LanguageModel
+
+CONFIG = "config.json"
+TOKENIZER = "tokenizer.json"
+MODEL = "model.safetensors"
+STATE = "train_state.pt"
+PREV_MODEL = "model.prev.safetensors"
+PREV_STATE = "train_state.prev.pt"
+BEST = "best.safetensors"
+METRICS = "metrics.jsonl"
+LOCK = ".lock"
+TIED_KEY = "decoder.weight"  # dropped when tied; it is the embedding
+
+
+# ---------------------------------------------------------------- atomic files
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves either the old or the new file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temp_files(run_dir: Path) -> None:
+    """Temp files left by a killed writer are garbage: the renamed files are the truth."""
+    for tmp in run_dir.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- weights
+
+
+def weights_bytes(model: LanguageModel, step: int) -> bytes:
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if model.cfg.tied:
+        tensors.pop(TIED_KEY)
+    return save_safetensors_bytes(tensors, metadata={"step": str(step)})
+
+
+def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], int]:
+    """Tensors and the step they were saved at; a damaged file is a one-line error."""
+    try:
+        data = path.read_bytes()
+        tensors = load_safetensors_bytes(data)
+        header_len = int.from_bytes(data[:8], "little")
+        meta = json.loads(data[8 : 8 + header_len]).get("__metadata__", {})
+        return tensors, int(meta.get("step", -1))
+    except FileNotFoundError:
+        raise LstmlmError(f"{path}: file not found") from None
+    except (SafetensorError, ValueError, OSError, json.JSONDecodeError) as e:
+        raise LstmlmError(f"{path}: not a readable safetensors file ({e})") from None
+
+
+def load_weights_into(model: LanguageModel, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    if model.cfg.tied:
+        tensors = {**tensors, TIED_KEY: tensors["encoder.weight"]}
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except (RuntimeError, KeyError) as e:
+        first = str(e).strip().splitlines()[0]
+        raise LstmlmError(f"{path}: weights do not fit the model in config.json ({first})") from None
+
+
+# ---------------------------------------------------------------- training checkpoints
+
+
+def save_checkpoint(run_dir: Path, model: LanguageModel, state: dict[str, Any], step: int) -> None:
+    """Save a (weights, train state) pair for ``step``; the previous pair becomes ``*.prev``."""
+    buffer = io.BytesIO()
+    torch.save({**state, "step": step}, buffer)
+    new_model, new_state = run_dir / f".{MODEL}.new.tmp", run_dir / f".{STATE}.new.tmp"
+    for path, data in ((new_model, weights_bytes(model, step)), (new_state, buffer.getvalue())):
+        with open(path, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    if (run_dir / MODEL).exists() and (run_dir / STATE).exists():
+        os.replace(run_dir / MODEL, run_dir / PREV_MODEL)
+        os.replace(run_dir / STATE, run_dir / PREV_STATE)
+    os.replace(new_model, run_dir / MODEL)
+    os.replace(new_state, run_dir / STATE)
+    fsync_dir(run_dir)
+
+
+def read_train_state(path: Path) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise LstmlmError(f"{path}: file not found") from None
+    except Exception as e:  # torch raises many types for damaged files
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise LstmlmError(f"{path}: not a readable training state ({first})") from None
+    if not isinstance(state, dict) or "step" not in state:
+        raise LstmlmError(f"{path}: not a readable training state (no step)")
+    return state
+
+
+@dataclass
+class Checkpoint:
+    weights: dict[str, torch.Tensor]
+    state: dict[str, Any]
+    step: int
+    weights_path: Path
+    problems: list[str]  # damaged or mismatched files passed over to reach this one
+
+
+def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
+    """The newest checkpoint whose weights and state both load and agree on the step."""
+    problems: list[str] = []
+    weights: dict[int, tuple[dict[str, torch.Tensor], Path]] = {}
+    states: dict[int, dict[str, Any]] = {}
+    for name in (MODEL, PREV_MODEL):
+        if (run_dir / name).exists():
+            try:
+                tensors, step = read_weights(run_dir / name)
+                weights.setdefault(step, (tensors, run_dir / name))
+            except LstmlmError as e:
+                problems.append(str(e))
+    for name in (STATE, PREV_STATE):
+        if (run_dir / name).exists():
+            try:
+                state = read_train_state(run_dir / name)
+                states.setdefault(int(state["step"]), state)
+            except LstmlmError as e:
+                problems.append(str(e))
+    common = sorted(set(weights) & set(states), reverse=True)
+    if not common:
+        if problems:
+            raise LstmlmError(f"no usable checkpoint in {run_dir}: {problems[0]}")
+        return None
+    step = common[0]
+    tensors, path = weights[step]
+    return Checkpoint(tensors, states[step], step, path, problems)
+
+
+# ---------------------------------------------------------------- config and runs
+
+
+def write_config(run_dir: Path, config: RunConfig) -> None:
+    write_atomic(run_dir / CONFIG, config.to_json().encode())
+
+
+def read_config(run_dir: Path) -> RunConfig:
+    path = run_dir / CONFIG
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LstmlmError(f"{run_dir} is not an lstmlm run folder (no {CONFIG})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise LstmlmError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(raw, dict):
+        raise LstmlmError(f"{path}: not an lstmlm config")
+    return RunConfig.from_dict(raw, source=str(path))
+
+
+@dataclass
+class Run:
+    """A trained run, ready for eval, generate, agreement and inspect."""
+
+    dir: Path
+    config: RunConfig
+    tokenizer: Tokenizer
+    model: LanguageModel
+    step: int
+    weights_path: Path
+
+
+def load_run(run_dir: Path | str, *, best: bool = True, device: str | torch.device = "cpu") -> Run:
+    """Load config, tokenizer and weights (``best.safetensors`` if present and ``best``)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise LstmlmError(f"run folder not found: {run_dir}")
+    config = read_config(run_dir)
+    tokenizer = Tokenizer.load(run_dir / TOKENIZER)
+    model = LanguageModel(config.model)
+    candidates = [BEST, MODEL, PREV_MODEL] if best else [MODEL, PREV_MODEL, BEST]
+    found = [run_dir / name for name in candidates if (run_dir / name).exists()]
+    if not found:
+        raise LstmlmError(f"{run_dir} has no weights yet ({MODEL} or {BEST})")
+    tensors, step = read_weights(found[0])
+    load_weights_into(model, tensors, found[0])
+    model.to(device).eval()
+    return Run(run_dir, config, tokenizer, model, step, found[0])
+
+
+def is_run(run_dir: Path) -> bool:
+    return (run_dir / CONFIG).exists()
+
+
+# ---------------------------------------------------------------- the writer lock
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the run folder; the kernel releases it if we die.
+
+    A lock file left by a dead process is not a problem: ``flock`` locks die with their
+    owner, so a stale ``.lock`` is simply taken over.
+    """
+    path = run_dir / LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise LstmlmError(
+                f"another lstmlm train (pid {other}) is writing to {run_dir}; "
+                "wait for it or use another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,200 @@
+"""Token id arrays: encoding splits (with an on-disk memmap cache), batchify, BPTT windows.
+
+Cache layout, one pair of files per (split content, tokenizer, format version)::
+
+    <cache_dir>/<key>.bin    the ids, raw little-endian uint16/uint32
+    <cache_dir>/<key>.json   {"format", "dtype", "length", "num_chars", "num_bytes"}
+
+The ``.json`` is written last, so a pair whose ``.json`` exists and whose ``.bin`` has the
+announced size is complete; anything else is re-encoded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from lstmlm.data.corpus import split_fingerprint
+from lstmlm.data.tokenizer import Tokenizer
+from lstmlm.errors import LstmlmError
+
+CACHE_FORMAT = 1
+_CACHE_DTYPES = (np.dtype("<u2"), np.dtype("<u4"))
+
+
+@dataclass
+class EncodedSplit:
+    """One split as token ids, plus the size of its text for bits-per-char/byte."""
+
+    ids: np.ndarray  # (N,) uint16 or uint32; a read-only np.memmap when cached
+    num_chars: int  # characters of the text, each line end counted as 1
+    num_bytes: int  # UTF-8 bytes of the text, each line end counted as 1
+
+
+def ids_dtype(vocab_size: int) -> np.dtype:
+    """The smallest id dtype for ``vocab_size``: uint16 if all ids fit (<= 65536 tokens), else uint32."""
+    return _CACHE_DTYPES[0] if vocab_size <= 2**16 else _CACHE_DTYPES[1]
+
+
+def cache_dir_default() -> Path:
+    """``$LSTMLM_CACHE`` if set, else ``~/.cache/lstmlm``."""
+    return Path(os.environ.get("LSTMLM_CACHE") or Path.home() / ".cache" / "lstmlm").expanduser()
+
+
+def encode_split(lines: list[str], tokenizer: Tokenizer, *, cache_dir: Path | None) -> EncodedSplit:
+    """Encode ``lines`` (each followed by ``<eos>``), reusing ``cache_dir`` when given.
+
+    A cache hit memory-maps the stored ids without running the tokenizer; a missing,
+    corrupt or unwritable cache falls back to encoding.
+    """
+    if cache_dir is None:
+        return _encode(lines, tokenizer)
+    cache_dir = Path(cache_dir)
+    key = cache_key(lines, tokenizer)
+    cached = _read_cache(cache_dir, key)
+    if cached is not None:
+        return cached
+    return _write_cache(cache_dir, key, _encode(lines, tokenizer))
+
+
+def cache_key(lines: list[str], tokenizer: Tokenizer) -> str:
+    """sha256 of the split content, the tokenizer and the cache format."""
+    digest = hashlib.sha256()
+    for part in (f"lstmlm-tokens-{CACHE_FORMAT}", split_fingerprint(lines), tokenizer.to_json()):
+        digest.update(part.encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def _encode(lines: list[str], tokenizer: Tokenizer) -> EncodedSplit:
+    ids = tokenizer.encode_lines(lines, dtype=ids_dtype(tokenizer.vocab_size))
+    num_chars = sum(map(len, lines)) + len(lines)
+    num_bytes = sum(len(line.encode("utf-8")) for line in lines) + len(lines)
+    return EncodedSplit(ids=ids, num_chars=num_chars, num_bytes=num_bytes)
+
+
+def _cache_paths(cache_dir: Path, key: str) -> tuple[Path, Path]:
+    return cache_dir / f"{key}.bin", cache_dir / f"{key}.json"
+
+
+def _read_cache(cache_dir: Path, key: str) -> EncodedSplit | None:
+    bin_path, meta_path = _cache_paths(cache_dir, key)
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        dtype, length = np.dtype(meta["dtype"]), int(meta["length"])
+        complete = bin_path.stat().st_size == length * dtype.itemsize
+        if meta["format"] != CACHE_FORMAT or dtype not in _CACHE_DTYPES or not complete:
+            return None
+        ids = _open_ids(bin_path, dtype, length)
+        return EncodedSplit(ids=ids, num_chars=int(meta["num_chars"]), num_bytes=int(meta["num_bytes"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_cache(cache_dir: Path, key: str, split: EncodedSplit) -> EncodedSplit:
+    bin_path, meta_path = _cache_paths(cache_dir, key)
+    meta = {
+        "format": CACHE_FORMAT,
+        "dtype": split.ids.dtype.str,
+        "length": int(split.ids.size),
+        "num_chars": split.num_chars,
+        "num_bytes": split.num_bytes,
+    }
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with _atomic_file(bin_path) as f:
+            split.ids.tofile(f)
+        with _atomic_file(meta_path) as f:
+            f.write(json.dumps(meta, indent=2).encode("utf-8"))
+        ids = _open_ids(bin_path, split.ids.dtype, split.ids.size)
+    except OSError:
+        return split  # an unwritable cache only costs time
+    return EncodedSplit(ids=ids, num_chars=split.num_chars, num_bytes=split.num_bytes)
+
+
+def _open_ids(path: Path, dtype: np.dtype, length: int) -> np.ndarray:
+    if length == 0:
+        return np.zeros(0, dtype=dtype)  # an empty file cannot be memory-mapped
+    return np.memmap(path, dtype=dtype, mode="r", shape=(length,))
+
+
+@contextmanager
+def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A temp file next to ``path``; on success it is fsynced and renamed over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_length(n_tokens: int, batch_size: int, split_name: str) -> None:
+    """Raise unless every one of ``batch_size`` streams gets an input and a target."""
+    need = 2 * batch_size
+    if n_tokens < need:
+        raise LstmlmError(
+            f"the {split_name} split has {n_tokens} tokens: too short for batch size "
+            f"{batch_size} (need at least {need}); add text or lower the batch size"
+        )
+
+
+def batchify(ids: np.ndarray | Tensor, batch_size: int, *, split_name: str = "train") -> Tensor:
+    """Cut the id sequence into ``batch_size`` parallel streams, one per column.
+
+    With the sequence a b c ... z and ``batch_size=4``, each column continues the
+    text from the bottom of the column before it; y and z, which cannot fill a
+    row, are dropped::
+
+        a g m s
+        b h n t
+        c i o u
+        d j p v
+        e k q w
+        f l r x
+
+    Returns a (T, B) int64 tensor, T = len(ids) // batch_size. Streams are
+    independent: the model never sees g right after f.
+    """
+    check_length(len(ids), batch_size, split_name)
+    n = len(ids) // batch_size * batch_size
+    if isinstance(ids, Tensor):
+        flat = ids[:n].to(torch.int64)
+    else:
+        flat = torch.from_numpy(np.array(ids[:n], dtype=np.int64))
+    return flat.view(batch_size, -1).t().contiguous()
+
+
+def num_windows(source: Tensor, bptt: int) -> int:
+    """How many BPTT windows ``get_window`` cuts ``source`` into (the last may be short)."""
+    return len(range(0, source.size(0) - 1, bptt))
+
+
+def get_window(source: Tensor, i: int, bptt: int) -> tuple[Tensor, Tensor]:
+    """Inputs and targets of the window starting at row ``i`` (i = 0, bptt, 2*bptt, ...).
+
+    The targets are the inputs shifted one row down, so consecutive windows
+    tile each stream with no gap. For the batchify picture above and ``bptt=2``::
+
+        i=0:  x      y          i=2:  x      y          i=4:  x      y
+            a g m s  b h n t        c i o u  d j p v        e k q w  f l r x
+            b h n t  c i o u        d j p v  e k q w
+
+    x and y are (t, B) with t = min(bptt, len(source) - 1 - i).
+    """
+    t = min(bptt, source.size(0) - 1 - i)
+    return source[i : i + t], source[i + 1 : i + 1 + t]

@@ -1,0 +1,38 @@
+"""``metrics.jsonl``: one JSON object per training event, kept consistent across resumes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lstmlm.checkpoint import write_atomic
+
+
+class MetricsLog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def truncate_after(self, step: int) -> None:
+        """Drop events after ``step`` (and torn lines): a resumed run replays them exactly once."""
+        kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= step]
+        write_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept).encode())
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """All complete events in a metrics file (a torn last line from a crash is skipped)."""
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records

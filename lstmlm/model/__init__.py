@@ -1,0 +1,1 @@
+"""Recurrent cells, stacks and the language model."""

@@ -1,0 +1,144 @@
+"""The recurrent stack: ``nlayers`` cells unrolled over time, dropout between layers.
+
+``lstm``, ``gru``, ``rnn-tanh`` and ``rnn-relu`` use PyTorch's fused modules (cuDNN /
+oneDNN kernels). The equation cells of ``cells.py`` run through ``CellStack``.
+
+State convention for every stack: a tuple of tensors shaped (nlayers, B, nhid):
+``(h, c)`` for LSTM-type cells, ``(h,)`` for GRU and vanilla RNNs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from lstmlm.config import CUSTOM_CELLS, FUSED_CELLS, ModelConfig
+from lstmlm.errors import LstmlmError
+from lstmlm.model.cells import Gates, RecurrentCell, make_cell
+
+State = tuple[Tensor, ...]
+
+
+class FusedStack(nn.Module):
+    """``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` behind the common ``(x, state) -> (y, state)`` API."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        args = dict(
+            input_size=cfg.emsize,
+            hidden_size=cfg.nhid,
+            num_layers=cfg.nlayers,
+            dropout=cfg.dropout if cfg.nlayers > 1 else 0.0,
+        )
+        if cfg.cell == "lstm":
+            self.rnn: nn.RNNBase = nn.LSTM(**args)
+            set_lstm_forget_bias(self.rnn, cfg.forget_bias)
+        elif cfg.cell == "gru":
+            self.rnn = nn.GRU(**args)
+        else:
+            self.rnn = nn.RNN(nonlinearity=cfg.cell.removeprefix("rnn-"), **args)
+        self.nlayers, self.nhid = cfg.nlayers, cfg.nhid
+        self.state_size = 2 if cfg.cell == "lstm" else 1
+
+    def init_state(self, batch_size: int, device: torch.device | None = None) -> State:
+        zeros = torch.zeros(self.nlayers, batch_size, self.nhid, device=device)
+        return tuple(zeros.clone() for _ in range(self.state_size))
+
+    def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        # x: (T, B, emsize) -> y: (T, B, nhid)
+        if self.state_size == 2:
+            y, (h, c) = self.rnn(x, state)
+            return y, (h, c)
+        y, h = self.rnn(x, state[0])
+        return y, (h,)
+
+
+def set_lstm_forget_bias(lstm: nn.LSTM, value: float) -> None:
+    """Make every layer's forget-gate bias sum to ``value`` (gate order i, f, g, o)."""
+    n = lstm.hidden_size
+    with torch.no_grad():
+        for layer in range(lstm.num_layers):
+            getattr(lstm, f"bias_ih_l{layer}")[n : 2 * n].fill_(value)
+            getattr(lstm, f"bias_hh_l{layer}")[n : 2 * n].zero_()
+
+
+class CellStack(nn.Module):
+    """``nlayers`` equation cells from ``cells.py``, with dropout between layers.
+
+    Layer by layer, the input projection of the whole sequence is one GEMM
+    (``project_input``) and the recurrence runs in the cell's ``scan`` (hand-written
+    backward). A depth-gated layer also gets the cells (T, B, H) of the layer below,
+    without dropout. No dropout after the last layer: ``LanguageModel`` applies it.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        if cfg.cell not in CUSTOM_CELLS:
+            raise LstmlmError(f"cell {cfg.cell!r} has no equation cell; use FusedStack")
+        self.cells = nn.ModuleList(
+            make_cell(
+                cfg.cell,
+                cfg.emsize if layer == 0 else cfg.nhid,
+                cfg.nhid,
+                forget_bias=cfg.forget_bias,
+                layer=layer,
+            )
+            for layer in range(cfg.nlayers)
+        )
+        self.drop = nn.Dropout(cfg.dropout)
+        self.nlayers, self.nhid = cfg.nlayers, cfg.nhid
+        self.state_size = self.cells[0].state_size
+
+    def init_state(self, batch_size: int, device: torch.device | None = None) -> State:
+        zeros = torch.zeros(self.nlayers, batch_size, self.nhid, device=device)
+        return tuple(zeros.clone() for _ in range(self.state_size))
+
+    def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        # x: (T, B, emsize) -> y: (T, B, nhid); state tensors (nlayers, B, nhid)
+        y, state, _ = self._run(x, state, trace=False)
+        return y, state
+
+    def trace(self, x: Tensor, state: State) -> tuple[Tensor, State, list[Gates]]:
+        """``forward`` through the cells' readable ``step``, one step at a time, keeping the
+        gates: one dict per layer of name -> (T, B, nhid). Slow; for inspection and tests."""
+        return self._run(x, state, trace=True)
+
+    def _run(self, x: Tensor, state: State, *, trace: bool) -> tuple[Tensor, State, list[Gates]]:
+        final: list[State] = []
+        traces: list[Gates] = []
+        lower_cells = None  # (T, B, nhid) cells of the layer below, for depth gates
+        for layer, cell in enumerate(self.cells):
+            if layer > 0:
+                x = self.drop(x)
+            layer_state = tuple(s[layer] for s in state)  # each (B, nhid)
+            x_proj = cell.project_input(x)  # (T, B, gates * nhid): one GEMM for all steps
+            if trace:
+                x, layer_state, gates = _trace_layer(cell, x_proj, layer_state, lower_cells)
+                lower_cells = gates.get("cell")
+                traces.append(gates)
+            else:
+                x, layer_state, lower_cells = cell.scan(x_proj, layer_state, lower_cells)
+            final.append(layer_state)
+        new_state = tuple(torch.stack(parts) for parts in zip(*final, strict=True))
+        return x, new_state, traces
+
+
+def _trace_layer(
+    cell: RecurrentCell, x_proj: Tensor, state: State, lower_cells: Tensor | None
+) -> tuple[Tensor, State, Gates]:
+    ys: list[Tensor] = []
+    steps: list[Gates] = []
+    for t in range(x_proj.shape[0]):
+        lower = None if lower_cells is None else lower_cells[t]
+        h, state, gates = cell.step(x_proj[t], state, lower)
+        ys.append(h)
+        steps.append(gates)
+    gates = {name: torch.stack([g[name] for g in steps]) for name in steps[0]}
+    return torch.stack(ys), state, gates
+
+
+def build_recurrent(cfg: ModelConfig) -> nn.Module:
+    """The stack for ``cfg.cell``: fused for the PyTorch cells, ``CellStack`` for the others."""
+    if cfg.cell in FUSED_CELLS:
+        return FusedStack(cfg)
+    return CellStack(cfg)

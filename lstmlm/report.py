@@ -1,0 +1,205 @@
+"""The one reporting layer: rich output for people, plain JSON for machines.
+
+Library code never prints; it returns values or calls ``on_event``. Commands hand those
+to the functions here. Human output goes to stdout; warnings and errors to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def error(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    err_console.print(f"[yellow]warning:[/] {message}", soft_wrap=True)
+
+
+def info(message: str) -> None:
+    console.print(message, soft_wrap=True)
+
+
+def print_json(value: Any) -> None:
+    """Exactly one JSON object on stdout, nothing else."""
+    print(json.dumps(value, indent=2, sort_keys=True, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return str(value)
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if abs(value) >= 1e5:
+        return f"{value:.3g}"
+    return f"{value:,.{digits}f}"
+
+
+def key_value_table(title: str, rows: list[tuple[str, str]]) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left", box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+class TrainDisplay:
+    """Receives training events: a live bar on a terminal, one line per event otherwise."""
+
+    def __init__(self) -> None:
+        self.live = console.is_terminal
+        self.progress = Progress(
+            TextColumn("[bold]epoch {task.fields[epoch]}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} steps"),
+            TextColumn("loss [cyan]{task.fields[loss]}[/] ppl [cyan]{task.fields[ppl]}[/]"),
+            TextColumn("{task.fields[tps]} tok/s  lr {task.fields[lr]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not self.live,
+        )
+        self.task: Any = None
+        self.last: dict[str, dict[str, Any]] = {}
+
+    def __enter__(self) -> TrainDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, kind: str, m: dict[str, Any]) -> None:
+        self.last[kind] = m
+        if kind == "start":
+            self.task = self.progress.add_task(
+                "train",
+                total=m["total_steps"],
+                completed=m["step"],
+                epoch=m["epoch"],
+                loss="–",
+                ppl="–",
+                tps="–",
+                lr="–",
+            )
+            info(
+                f"training {m['parameters']:,} parameters on {m['device']}: "
+                f"{m['total_steps']:,} steps, {m['windows_per_epoch']:,} windows per epoch"
+            )
+        elif kind == "log":
+            self._update(
+                m,
+                loss=fmt(m["loss"], 3),
+                ppl=fmt(m["ppl"]),
+                tps=f"{m['tokens_per_s']:,.0f}",
+                lr=f"{m['lr']:.3g}",
+            )
+            if not self.live:
+                info(
+                    f"step {m['step']:>6}/{m['total_steps']}  epoch {m['epoch']}  loss {m['loss']:.3f}  "
+                    f"ppl {fmt(m['ppl'])}  {m['tokens_per_s']:,.0f} tok/s  lr {m['lr']:.3g}"
+                )
+        elif kind == "eval":
+            mark = "[green]best[/]" if m["improved"] else f"[yellow]lr -> {m['lr']:.3g}[/]"
+            self.progress.console.print(
+                f"step {m['step']:>6}  valid ppl [bold]{fmt(m['valid_ppl'])}[/]  {mark}"
+            )
+        elif kind == "nonfinite":
+            self.progress.console.print(f"[red]step {m['step']}: non-finite loss/gradient, step skipped[/]")
+        elif kind == "resume":
+            info(f"resuming at step {m['step']} (epoch {m['epoch']}, lr {m['lr']:.3g})")
+        elif kind == "save" and self.task is not None:
+            self.progress.update(self.task, completed=m["step"])
+
+    def _update(self, m: dict[str, Any], **fields: str) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, completed=m["step"], epoch=m["epoch"], **fields)
+
+
+def train_summary(rows: list[tuple[str, str]]) -> None:
+    console.print(key_value_table("Training summary", rows))
+
+
+def evaluation_table(results: list[dict[str, Any]]) -> Table:
+    table = Table(title="Evaluation", title_justify="left")
+    for column in ("split", "tokens", "loss", "perplexity"):
+        table.add_column(column, justify="right" if column != "split" else "left")
+    extra = [k for k in ("bits_per_char", "bits_per_byte") if any(r.get(k) for r in results)]
+    for column in extra:
+        table.add_column(column.replace("_", " "), justify="right")
+    for r in results:
+        table.add_row(
+            r["split"],
+            f"{r['tokens']:,}",
+            fmt(r["loss"], 4),
+            fmt(r["perplexity"]),
+            *[fmt(r[k], 4) for k in extra],
+        )
+    return table
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}%"
+
+
+def _interval(interval: tuple[float, float] | None) -> str:
+    return "" if interval is None else f"[{100 * interval[0]:.0f}–{100 * interval[1]:.0f}]"
+
+
+def _accuracy_style(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "dim"
+    return "green" if value >= 0.9 else "yellow" if value >= 0.7 else "red"
+
+
+def agreement_table(title: str, rows: list[dict[str, Any]], keys: list[str]) -> Table:
+    """Accuracy by group: count, sentence rule and prefix rule with 95% Wilson intervals."""
+    table = Table(title=title, title_justify="left")
+    for key in keys:
+        table.add_column(key, justify="right" if key in ("attractors", "distance") else "left")
+    table.add_column("pairs", justify="right")
+    table.add_column("sentence acc (95% CI)", justify="right")
+    table.add_column("prefix acc (95% CI)", justify="right")
+    for row in rows:
+        sentence, prefix = row["sentence_accuracy"], row["prefix_accuracy"]
+        table.add_row(
+            *[str(row[k]) for k in keys],
+            str(row["count"]),
+            f"[{_accuracy_style(sentence)}]{_pct(sentence)}[/] {_interval(row['sentence_ci95'])}",
+            f"[{_accuracy_style(prefix)}]{_pct(prefix)}[/] {_interval(row['prefix_ci95'])}",
+        )
+    return table
+
+
+def agreement_demo(rows: list[Any]) -> None:
+    """The seed's examples: competing forms' probabilities and a sampled continuation."""
+    console.print("[bold]Agreement: does the model remember the subject's number and gender?[/]")
+    for row in rows:
+        verdict = "[green]✓[/]" if row.ok else "[red]✗[/]"
+        good = "green" if row.ok else "red"
+        console.print(
+            f"{verdict} [dim]{row.what}[/]\n"
+            f"  {row.prompt} [{good}]{row.correct}[/] {row.p_correct:.3f}  vs  "
+            f"[dim]{row.wrong}[/] {row.p_wrong:.3f}\n"
+            f"  [dim]sample:[/] {row.prompt} [italic]{row.continuation}[/]",
+            soft_wrap=True,
+        )
+    right = sum(row.ok for row in rows)
+    style = "green" if right == len(rows) else "yellow"
+    console.print(f"[{style}]{right}/{len(rows)} prompts prefer the agreeing form[/]")

@@ -1,0 +1,219 @@
+"""Starting, resuming and reading runs: the steps between a resolved config and the loop.
+
+``start_training`` prepares the run folder (refusing to clobber a run), the corpus, the
+tokenizer and the token caches, builds the seeded model and hands over to
+``train.train``. ``encoded_split`` gives eval and friends a run's split as token ids.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lstmlm import checkpoint as ckpt
+from lstmlm.config import RunConfig, replace, resolve
+from lstmlm.data.corpus import Corpus, load_corpus
+from lstmlm.data.tokenizer import Tokenizer, train_tokenizer
+from lstmlm.data.tokens import EncodedSplit, batchify, cache_dir_default, check_length, encode_split
+from lstmlm.errors import LstmlmError
+from lstmlm.evaluate import Evaluation, evaluate_loss, summarize
+from lstmlm.metrics import read_metrics
+from lstmlm.model.lm import LanguageModel
+from lstmlm.train import EventCallback, Splits, TrainState, resolve_device, seed_everything, train
+
+# Settings a resumed run may change: none of them alters the model, the data or the
+# arithmetic of the steps already taken.
+RESUMABLE_CHANGES = {
+    "train": {
+        "epochs",
+        "max_steps",
+        "eval_every",
+        "log_every",
+        "save_every",
+        "save_every_minutes",
+        "max_bad_steps",
+        "device",
+        "eval_batch_size",
+    },
+}
+RUN_FILES = (
+    ckpt.CONFIG,
+    ckpt.TOKENIZER,
+    ckpt.MODEL,
+    ckpt.STATE,
+    ckpt.PREV_MODEL,
+    ckpt.PREV_STATE,
+    ckpt.BEST,
+    ckpt.METRICS,
+)
+
+
+@dataclass
+class TrainOutcome:
+    config: RunConfig
+    state: TrainState
+    test: Evaluation | None
+    corpus_name: str
+
+
+def resume_conflicts(saved: RunConfig, wanted: RunConfig) -> list[str]:
+    """Settings that differ between a run's config and a resume request, and may not."""
+    old, new = saved.to_dict(), wanted.to_dict()
+    conflicts = []
+    for section in old:
+        allowed = RESUMABLE_CHANGES.get(section, set())
+        for key, value in old[section].items():
+            if key not in allowed and key != "ntoken" and new[section].get(key) != value:
+                conflicts.append(f"{section}.{key} ({value!r} -> {new[section].get(key)!r})")
+    return conflicts
+
+
+def plan_run(
+    out: Path,
+    file_values: dict[str, Any],
+    flags: dict[str, dict[str, Any]],
+    *,
+    resume: bool,
+    overwrite: bool,
+) -> RunConfig:
+    """The config to train with, after checking what ``out`` already holds."""
+    if resume and overwrite:
+        raise LstmlmError("--resume and --overwrite contradict each other; pick one")
+    if out.exists() and not out.is_dir():
+        raise LstmlmError(f"--out {out} is a file, not a folder")
+    has_run = out.is_dir() and ckpt.is_run(out)
+    if resume:
+        if not has_run:
+            raise LstmlmError(f"nothing to resume: {out} is not an lstmlm run folder")
+        saved = ckpt.read_config(out)
+        base = saved.to_dict()
+        for section, values in file_values.items():
+            base.setdefault(section, {}).update(values)
+        config = resolve(base, flags)
+        conflicts = resume_conflicts(saved, config)
+        if conflicts:
+            raise LstmlmError(
+                f"cannot resume {out} with changed settings: {', '.join(conflicts)} "
+                "(only epochs, max-steps, eval/log/save cadence and device may change)"
+            )
+        return config
+    if has_run and not overwrite:
+        raise LstmlmError(
+            f"{out} already holds a run; pass --resume to continue it or --overwrite to replace it"
+        )
+    if out.is_dir() and not has_run and any(p.name != ckpt.LOCK for p in out.iterdir()):
+        raise LstmlmError(f"--out {out} is a non-empty folder that is not an lstmlm run")
+    return resolve(file_values, flags)
+
+
+def build_tokenizer(config: RunConfig, corpus: Corpus) -> Tokenizer:
+    dc = config.data
+    return train_tokenizer(
+        dc.tokenizer, corpus.splits["train"], vocab_size=dc.vocab_size, min_freq=dc.min_freq
+    )
+
+
+def start_training(
+    out: Path,
+    config: RunConfig,
+    *,
+    resume: bool,
+    overwrite: bool,
+    on_event: EventCallback = lambda kind, metrics: None,
+    warn: Callable[[str], None] = lambda message: None,
+) -> TrainOutcome:
+    """Prepare data and ``out``, then train into it (holding the run lock while writing).
+
+    Everything that can reject the input (device, corpus, tokenizer, lengths) runs before
+    the run folder is touched, so a bad command leaves no half-made run behind.
+    """
+    device = resolve_device(config.train.device)
+    corpus = load_corpus(config.data)
+    if "valid" not in corpus.splits:
+        raise LstmlmError(f"{corpus.name} has no validation split")
+    tokenizer = Tokenizer.load(out / ckpt.TOKENIZER) if resume else build_tokenizer(config, corpus)
+    config = replace(config, model={"ntoken": tokenizer.vocab_size})
+    encoded = {
+        name: encode_split(corpus.splits[name], tokenizer, cache_dir=cache_dir_default())
+        for name in ("train", "valid")
+    }
+    splits = make_splits(encoded, config)
+    seed_everything(config.train.seed)
+    model = LanguageModel(config.model)
+
+    out.mkdir(parents=True, exist_ok=True)
+    with ckpt.run_lock(out):
+        ckpt.remove_stale_temp_files(out)
+        checkpoint = None
+        if overwrite:
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
+        if resume:
+            checkpoint = ckpt.latest_checkpoint(out)
+            if checkpoint is None:
+                warn(f"{out} has no checkpoint yet; starting from step 0")
+            elif checkpoint.problems:
+                warn(
+                    f"{checkpoint.problems[0]}; resuming from the previous good checkpoint "
+                    f"(step {checkpoint.step})"
+                )
+        else:
+            tokenizer.save(out / ckpt.TOKENIZER)
+        ckpt.write_config(out, config)  # on resume: records the allowed changes (more epochs, ...)
+        state = train(config, model, splits, out, on_event=on_event, resume_from=checkpoint, device=device)
+        test = None
+        if corpus.splits.get("test"):
+            best = ckpt.load_run(out, best=True, device=device)
+            test_ids = encode_split(corpus.splits["test"], tokenizer, cache_dir=cache_dir_default())
+            test = evaluate_split(best.model, test_ids, config, "test", tokenizer.kind)
+    return TrainOutcome(config, state, test, corpus.name)
+
+
+def make_splits(encoded: dict[str, EncodedSplit], config: RunConfig) -> Splits:
+    tc = config.train
+    n_train = len(encoded["train"].ids)
+    check_length(n_train, tc.batch_size, "train")
+    if n_train // tc.batch_size < tc.bptt + 1:
+        raise LstmlmError(
+            f"the train split has {n_train:,} tokens: too short for one BPTT window in each of "
+            f"{tc.batch_size} streams (need {tc.batch_size * (tc.bptt + 1):,}); "
+            "add text or lower --batch-size / --bptt"
+        )
+    check_length(len(encoded["valid"].ids), tc.eval_batch_size, "valid")
+    return Splits(
+        batchify(encoded["train"].ids, tc.batch_size), batchify(encoded["valid"].ids, tc.eval_batch_size)
+    )
+
+
+def evaluate_split(
+    model: LanguageModel,
+    split: EncodedSplit,
+    config: RunConfig,
+    name: str,
+    tokenizer_kind: str,
+) -> Evaluation:
+    """Perplexity (and bits per char/byte) of ``model`` over a whole encoded split."""
+    batch = config.train.eval_batch_size
+    check_length(len(split.ids), batch, name)
+    source = batchify(split.ids, batch)
+    loss = evaluate_loss(model, source, config.train.bptt)
+    scored = (source.size(0) - 1) * source.size(1)
+    return summarize(name, loss, scored, len(split.ids), split.num_chars, split.num_bytes, tokenizer_kind)
+
+
+def run_split(run: ckpt.Run, split: str, data: str | None) -> EncodedSplit:
+    """A split of the run's corpus (or of ``data``), encoded with the run's tokenizer."""
+    data_config = run.config.data if data is None else replace(run.config, data={"data": data}).data
+    corpus = load_corpus(data_config)
+    if split not in corpus.splits or not corpus.splits[split]:
+        available = ", ".join(sorted(corpus.splits))
+        raise LstmlmError(f"{corpus.name} has no {split!r} split (available: {available})")
+    return encode_split(corpus.splits[split], run.tokenizer, cache_dir=cache_dir_default())
+
+
+def best_valid_ppl(run_dir: Path) -> float | None:
+    losses = [r["valid_loss"] for r in read_metrics(run_dir / ckpt.METRICS) if r.get("event") == "eval"]
+    return math.exp(min(losses)) if losses else None

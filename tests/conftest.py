@@ -1,0 +1,75 @@
+"""Shared fixtures: a tiny learnable corpus, a private token cache, tiny configs."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from lstmlm.config import RunConfig
+
+NOUNS = ["cat", "dog", "bird", "fish", "cow", "horse", "mouse", "frog"]
+VERBS = ["sees", "likes", "chases", "finds", "hears"]
+
+
+def tiny_lines(n: int, seed: int) -> list[str]:
+    """A small, very regular language a 16-unit LSTM learns in a few dozen steps."""
+    rng = random.Random(seed)
+    return [f"the {rng.choice(NOUNS)} {rng.choice(VERBS)} the {rng.choice(NOUNS)} ." for _ in range(n)]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = tmp_path_factory.getbasetemp() / "token-cache"
+    monkeypatch.setenv("LSTMLM_CACHE", str(cache))
+    return cache
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name, n, seed in (("train", 300, 1), ("valid", 40, 2), ("test", 40, 3)):
+        (folder / f"{name}.txt").write_text("\n".join(tiny_lines(n, seed)) + "\n", encoding="utf-8")
+    return folder
+
+
+TINY_FLAGS = [
+    "--emsize",
+    "16",
+    "--nhid",
+    "16",
+    "--nlayers",
+    "1",
+    "--bptt",
+    "8",
+    "--batch-size",
+    "4",
+    "--max-steps",
+    "60",
+    "--log-every",
+    "10",
+    "--eval-every",
+    "30",
+    "--dropout",
+    "0.0",
+]
+
+
+def tiny_config(data: Path, **train: object) -> RunConfig:
+    raw = {
+        "model": {"emsize": 16, "nhid": 16, "nlayers": 1, "dropout": 0.1},
+        "data": {"data": str(data)},
+        "train": {
+            "bptt": 8,
+            "batch_size": 4,
+            "eval_batch_size": 4,
+            "max_steps": 60,
+            "log_every": 10,
+            "eval_every": 20,
+            "device": "cpu",
+            **train,
+        },
+    }
+    return RunConfig.from_dict(raw)

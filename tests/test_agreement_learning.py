@@ -1,0 +1,49 @@
+"""A small LSTM trained on the default grammar for a short budget beats chance on agreement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lstmlm import checkpoint as ckpt
+from lstmlm.agreement import accuracy_by, read_suite, resolve_suite, score_pairs
+from lstmlm.config import RunConfig
+from lstmlm.data.agreement import default_corpus
+from lstmlm.runs import start_training
+
+
+@pytest.mark.slow
+def test_short_training_beats_chance_on_zero_attractor_agreement(tmp_path: Path) -> None:
+    corpus = default_corpus()
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name, lines in (("train", corpus["train"][:8000]), ("valid", corpus["valid"][:300])):
+        (folder / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    config = RunConfig.from_dict(
+        {
+            "model": {"emsize": 64, "nhid": 64, "nlayers": 1, "dropout": 0.0},
+            "data": {"data": str(folder)},
+            "train": {
+                "optimizer": "adamw",
+                "lr": 0.005,
+                "batch_size": 32,
+                "bptt": 35,
+                "max_steps": 250,
+                "eval_every": 250,
+                "log_every": 50,
+                "device": "cpu",
+            },
+        }
+    )
+    start_training(tmp_path / "run", config, resume=False, overwrite=False)
+    run = ckpt.load_run(tmp_path / "run")
+    pairs = [
+        p
+        for p in read_suite(resolve_suite("default"))
+        if p.fields["attractors"] == 0 and p.fields["agreement"] == "number"
+    ]
+    (overall,) = accuracy_by(score_pairs(run.model, run.tokenizer, pairs), [])
+    # chance is 50%; the lower end of the 95% interval must clear it
+    assert overall.count >= 100
+    assert overall.sentence_interval[0] > 0.5, overall.to_dict()

@@ -1,0 +1,138 @@
+"""The command line end to end (Typer's CliRunner), and bad input giving one clear line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lstmlm import checkpoint as ckpt
+from lstmlm.cli import app
+
+from .conftest import TINY_FLAGS
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def trained_run(tiny_corpus: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "run"
+    result = invoke("train", "--data", str(tiny_corpus), "--out", str(out), *TINY_FLAGS)
+    assert result.exit_code == 0, result.output + result.stderr
+    return out
+
+
+def test_train_eval_generate_info(trained_run: Path) -> None:
+    for name in (ckpt.CONFIG, ckpt.TOKENIZER, ckpt.MODEL, ckpt.BEST, ckpt.STATE, ckpt.METRICS):
+        assert (trained_run / name).is_file(), name
+    config = json.loads((trained_run / ckpt.CONFIG).read_text())
+    assert config["model"]["nhid"] == 16 and config["model"]["ntoken"] > 10
+
+    result = invoke("eval", str(trained_run), "--split", "valid", "--json")
+    assert result.exit_code == 0, result.stderr
+    evaluation = json.loads(result.stdout)  # nothing but JSON on stdout
+    assert evaluation["split"] == "valid"
+    assert 1.0 < evaluation["perplexity"] < config["model"]["ntoken"]
+
+    first = invoke("generate", str(trained_run), "--prompt", "the cat", "--seed", "3", "--max-tokens", "12")
+    again = invoke("generate", str(trained_run), "--prompt", "the cat", "--seed", "3", "--max-tokens", "12")
+    assert first.exit_code == 0 and first.stdout == again.stdout
+    assert first.stdout.startswith("the cat") and len(first.stdout.split()) > 5
+
+    result = invoke("info", str(trained_run), "--json")
+    info = json.loads(result.stdout)
+    assert info["step"] == 60 and info["best_valid_ppl"] > 1.0
+
+
+def test_resume_continues_and_overwrite_is_required(trained_run: Path, tiny_corpus: Path) -> None:
+    again = invoke("train", "--data", str(tiny_corpus), "--out", str(trained_run), *TINY_FLAGS)
+    assert again.exit_code == 1 and "--resume" in again.stderr
+    more = [*TINY_FLAGS[:-6], "--max-steps", "80", *TINY_FLAGS[-4:]]
+    resumed = invoke("train", "--out", str(trained_run), "--resume", *more)
+    assert resumed.exit_code == 0, resumed.stderr
+    assert "resuming at step 60" in resumed.stdout
+    assert ckpt.latest_checkpoint(trained_run).step == 80
+
+
+def test_toml_config_with_flag_override(tiny_corpus: Path, tmp_path: Path) -> None:
+    toml = tmp_path / "c.toml"
+    toml.write_text('[model]\nnhid = 12\nemsize = 12\ncell = "gru"\n[train]\nmax_steps = 5\n')
+    out = tmp_path / "run"
+    result = invoke(
+        "train",
+        "--data",
+        str(tiny_corpus),
+        "--out",
+        str(out),
+        "--config",
+        str(toml),
+        "--bptt",
+        "6",
+        "--batch-size",
+        "2",
+        "--max-steps",
+        "4",
+        "--nlayers",
+        "1",
+    )
+    assert result.exit_code == 0, result.stderr
+    config = json.loads((out / ckpt.CONFIG).read_text())
+    assert config["model"]["cell"] == "gru" and config["model"]["nhid"] == 12
+    assert config["train"]["max_steps"] == 4 and config["train"]["bptt"] == 6
+
+
+def _bad_inputs(tmp: Path, corpus: Path) -> list[tuple[list[str], str]]:
+    empty = tmp / "empty.txt"
+    empty.write_text("")
+    binary = tmp / "binary.txt"
+    binary.write_bytes(b"hello \xff\xfe world\n" * 10)
+    no_train = tmp / "no_train"
+    no_train.mkdir()
+    (no_train / "valid.txt").write_text("a b c\n")
+    short = tmp / "short"
+    short.mkdir()
+    for name in ("train", "valid", "test"):
+        (short / f"{name}.txt").write_text("one two three\n")
+    bad_toml = tmp / "bad.toml"
+    bad_toml.write_text("[model\nnhid = ")
+    not_a_run = tmp / "not_a_run"
+    not_a_run.mkdir()
+    out = str(tmp / "out")
+    return [
+        (["train", "--data", str(tmp / "missing.txt"), "--out", out], "missing.txt"),
+        (["train", "--data", str(empty), "--out", out], "empty"),
+        (["train", "--data", str(binary), "--out", out], "UTF-8"),
+        (["train", "--data", str(no_train), "--out", out], "train"),
+        (["train", "--data", str(short), "--out", out], "too short"),
+        (["train", "--data", str(corpus), "--cell", "transformer", "--out", out], "transformer"),
+        (["train", "--data", str(corpus), "--emsize", "10", "--nhid", "20", "--out", out], "--tied"),
+        (["train", "--data", str(corpus), "--dropout", "1.5", "--out", out], "--dropout"),
+        (["train", "--data", str(corpus), "--config", str(bad_toml), "--out", out], "TOML"),
+        (
+            ["train", "--data", str(corpus), "--cell", "gru", "--forget-bias", "2", "--out", out],
+            "forget-bias",
+        ),
+        (["train", "--out", str(not_a_run), "--resume"], "nothing to resume"),
+        (["train", "--data", str(corpus), "--batch-size", "0", "--out", out], "--batch-size"),
+        (["eval", str(not_a_run)], "not an lstmlm run"),
+        (["eval", str(tmp / "nowhere")], "not found"),
+        (["generate", str(not_a_run)], "not an lstmlm run"),
+        (["info", str(not_a_run)], "not an lstmlm run"),
+        (["train", "--nope"], "No such option"),
+    ]
+
+
+def test_bad_input_gives_one_line_and_exit_1(tiny_corpus: Path, tmp_path: Path) -> None:
+    for args, expected in _bad_inputs(tmp_path, tiny_corpus):
+        result = runner.invoke(app, args)
+        where = " ".join(args)
+        assert result.exit_code == 1, f"{where}: exit {result.exit_code}\n{result.output}{result.stderr}"
+        assert expected in result.stderr, f"{where}: {result.stderr!r}"
+        assert len(result.stderr.strip().splitlines()) == 1, f"{where}: {result.stderr!r}"
+        assert "Traceback" not in result.output + result.stderr, where
