@@ -25,6 +25,7 @@ import fcntl
 import io
 import json
 import os
+import signal
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -135,10 +136,17 @@ def save_checkpoint(run_dir: Path, model: LanguageModel, state: dict[str, Any], 
             os.fsync(f.fileno())
     if (run_dir / MODEL).exists() and (run_dir / STATE).exists():
         os.replace(run_dir / MODEL, run_dir / PREV_MODEL)
+        _crash_test_point("save", step)
         os.replace(run_dir / STATE, run_dir / PREV_STATE)
     os.replace(new_model, run_dir / MODEL)
     os.replace(new_state, run_dir / STATE)
     fsync_dir(run_dir)
+
+
+def _crash_test_point(where: str, step: int) -> None:
+    """Crash tests: ``LSTMLM_CRASH_AT=save:N`` kills this process in the middle of saving step N."""
+    if os.environ.get("LSTMLM_CRASH_AT") == f"{where}:{step}":
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def read_train_state(path: Path) -> dict[str, Any]:
