@@ -7,6 +7,7 @@ Every user error becomes one red line on stderr and exit code 1 (``--debug`` or
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -127,7 +128,9 @@ def train(
     out: Annotated[Path | None, typer.Option(help="Run folder to write.", show_default="runs/<time>")] = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="TOML file with [model], [data], [train] tables; flags override it."),
+        typer.Option(
+            "--config", help="TOML file with \\[model], \\[data], \\[train] tables; flags override it."
+        ),
     ] = None,
     resume: Annotated[
         bool, typer.Option(help="Continue the run in --out from its latest checkpoint.")
@@ -151,6 +154,19 @@ def train(
     ] = None,
     dataset_config: Annotated[
         str | None, typer.Option(help="Hugging Face dataset: configuration name.")
+    ] = None,
+    train_split: Annotated[
+        str | None, typer.Option(help="Hugging Face dataset: the training split.", show_default="train")
+    ] = None,
+    valid_split: Annotated[
+        str | None,
+        typer.Option(
+            help="Hugging Face dataset: the validation split (absent: the last 5% of train).",
+            show_default="validation",
+        ),
+    ] = None,
+    test_split: Annotated[
+        str | None, typer.Option(help="Hugging Face dataset: the test split.", show_default="test")
     ] = None,
     emsize: Annotated[int | None, typer.Option(help="Embedding size.", show_default="200")] = None,
     nhid: Annotated[int | None, typer.Option(help="Hidden units per layer.", show_default="200")] = None,
@@ -211,15 +227,26 @@ def train(
     save_every_minutes: Annotated[
         float | None, typer.Option(help="Checkpoint every M minutes.", show_default="off")
     ] = None,
+    max_bad_steps: Annotated[
+        int | None,
+        typer.Option(help="Stop after this many non-finite steps in a row.", show_default="5"),
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(help="Random seed (runs are deterministic on CPU).", show_default="1111")
     ] = None,
     device: Annotated[
         str | None, typer.Option(metavar=choices(DEVICES), help="Where to train.", show_default="auto")
     ] = None,
+    tensorboard: Annotated[
+        bool,
+        typer.Option(
+            "--tensorboard", help="Also log scalars to RUN/tensorboard (needs the tensorboard package)."
+        ),
+    ] = False,
 ) -> None:
     """Train a language model and write a run folder (config, tokenizer, weights, metrics)."""
     from lstmlm.runs import plan_run, start_training
+    from lstmlm.tensorboard import TensorBoardLog
 
     flags: dict[str, dict[str, Any]] = {
         "model": dict(
@@ -238,6 +265,9 @@ def train(
             min_freq=min_freq,
             text_column=text_column,
             dataset_config=dataset_config,
+            train_split=train_split,
+            valid_split=valid_split,
+            test_split=test_split,
         ),
         "train": dict(
             bptt=bptt,
@@ -253,12 +283,14 @@ def train(
             log_every=log_every,
             save_every=save_every,
             save_every_minutes=save_every_minutes,
+            max_bad_steps=max_bad_steps,
             seed=seed,
             device=device,
         ),
     }
     file_values = load_toml(config) if config else {}
     out = out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    board = TensorBoardLog(out / "tensorboard") if tensorboard else None  # fails now without the package
     run_config = plan_run(out, file_values, flags, resume=resume, overwrite=overwrite)
     if forget_bias is not None and run_config.model.cell not in LSTM_TYPE_CELLS:
         raise LstmlmError(
@@ -266,9 +298,10 @@ def train(
             f"not {run_config.model.cell}"
         )
     report.info(f"run folder: [bold]{out}[/]")
-    with report.TrainDisplay() as display:
+    with report.TrainDisplay() as display, board or contextlib.nullcontext():
+        on_event = board.wrap(display) if board else display
         outcome = start_training(
-            out, run_config, resume=resume, overwrite=overwrite, on_event=display, warn=report.warn
+            out, run_config, resume=resume, overwrite=overwrite, on_event=on_event, warn=report.warn
         )
     state = outcome.state
     rows = [
@@ -433,6 +466,183 @@ def agreement_(
     )
     if overall["unk_tokens"]:
         report.warn(f"{overall['unk_tokens']} tokens of the suite are <unk> for this run's tokenizer")
+
+
+# ---------------------------------------------------------------- plot
+
+
+@app.command()
+def plot(
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(metavar="RUN_DIR", help="Run folders written by `lstmlm train`.", show_default=False),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", metavar="FILE", help="Figure to write: .png, .pdf or .svg.", show_default=False
+        ),
+    ],
+    labels: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            metavar="NAME",
+            help="Legend name of a run; repeat once per run folder, in order.",
+            show_default="the folder names",
+        ),
+    ] = None,
+) -> None:
+    """Plot training curves: train/valid loss and perplexity, and tokens/s, against step."""
+    from lstmlm.plots import training_curves
+
+    if labels and len(labels) != len(run_dirs):
+        raise LstmlmError(
+            f"--label given {len(labels)} time(s) for {len(run_dirs)} run folder(s); give one per run or none"
+        )
+    path = training_curves(run_dirs, out, labels or None)
+    report.info(f"wrote {path}")
+
+
+# ---------------------------------------------------------------- inspect
+
+
+@app.command("inspect")
+def inspect_(
+    run_dir: RunDir,
+    text: Annotated[str, typer.Option(help="Sentence to run through the model, read as one line.")] = "",
+    layer: Annotated[
+        int | None, typer.Option(help="Layer to show in the table and heatmaps.", show_default="the last")
+    ] = None,
+    top: Annotated[int, typer.Option(min=1, help="Most active units per token; units ranked.")] = 3,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write a PNG: heatmaps of the trace, or with --find-units the units' trajectories."
+        ),
+    ] = None,
+    json_out: JsonOut = False,
+    npz: Annotated[Path | None, typer.Option(help="Save the raw traces (numpy .npz).")] = None,
+    find_units: Annotated[
+        bool,
+        typer.Option(
+            "--find-units",
+            help="Rank the units whose state carries the subject's number and gender, and ablate them.",
+        ),
+    ] = False,
+    suite: Annotated[
+        str, typer.Option(help="--find-units: 'default' or a minimal-pair JSONL file.")
+    ] = "default",
+    agreement: Annotated[
+        str, typer.Option(metavar="[number|gender|both]", help="--find-units: which feature.")
+    ] = "both",
+    ablate: Annotated[
+        str, typer.Option(help="--find-units: comma-separated k: zero the top-k units vs k random ones.")
+    ] = "1,3,10",
+    device: Device = "auto",
+) -> None:
+    """Look inside: per-token gates and cell state, or the units that carry number and gender."""
+    from lstmlm.train import resolve_device
+
+    if not find_units and not text.strip():
+        raise LstmlmError("give --text TEXT to trace a sentence, or --find-units")
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise LstmlmError(f"--plot must name a .png file (got {plot})")
+    if agreement not in ("number", "gender", "both"):
+        raise LstmlmError(f"--agreement must be one of number, gender, both (got {agreement!r})")
+    ks = _positive_ints(ablate, "--ablate")
+    run = ckpt.load_run(run_dir, device=resolve_device(device))
+    nlayers = run.config.model.nlayers
+    if layer is not None and not 0 <= layer < nlayers:
+        raise LstmlmError(f"--layer must be in 0..{nlayers - 1} for this {nlayers}-layer model (got {layer})")
+    layer = nlayers - 1 if layer is None else layer
+    if find_units:
+        kinds = ["number", "gender"] if agreement == "both" else [agreement]
+        _find_units(run, suite, kinds, top, ks, plot, json_out)
+    else:
+        _trace(run, text, layer, top, plot, json_out, npz)
+
+
+def _positive_ints(value: str, option: str) -> list[int]:
+    try:
+        numbers = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise LstmlmError(f"{option} takes comma-separated whole numbers (got {value!r})") from None
+    if not numbers or min(numbers) < 1:
+        raise LstmlmError(f"{option} takes comma-separated numbers >= 1 (got {value!r})")
+    return numbers
+
+
+def _trace(
+    run: ckpt.Run, text: str, layer: int, top: int, plot: Path | None, json_out: bool, npz: Path | None
+) -> None:
+    import numpy as np
+
+    from lstmlm.inspect import trace_text
+
+    unknown = [w for w in text.split() if run.tokenizer.kind == "word" and run.tokenizer.id(w) is None]
+    if unknown:
+        report.warn(f"not in the vocabulary, read as <unk>: {', '.join(unknown)}")
+    trace = trace_text(run.model, run.tokenizer, text)
+    arrays = {f"layer{i}_{name}": values for i, layer_values in enumerate(trace.layers)
+              for name, values in layer_values.items()}  # fmt: skip
+    if npz is not None:
+        if not npz.parent.is_dir():
+            raise LstmlmError(f"--npz: folder not found: {npz.parent}")
+        np.savez(npz, tokens=np.array(trace.tokens), **arrays)
+    if plot is not None:
+        from lstmlm.plots import trace_heatmaps
+
+        trace_heatmaps(trace, layer, plot)
+    if json_out:
+        report.print_json({"tokens": trace.tokens, "layers": [
+            {name: values.tolist() for name, values in layer_values.items()} for layer_values in trace.layers
+        ]})  # fmt: skip
+        return
+    report.console.print(report.trace_table(trace, layer, top))
+    for path in (npz, plot):
+        if path is not None:
+            report.info(f"wrote {path}")
+
+
+def _find_units(
+    run: ckpt.Run, suite: str, kinds: list[str], top: int, ks: list[int], plot: Path | None, json_out: bool
+) -> None:
+    from lstmlm.agreement import read_suite, resolve_suite
+    from lstmlm.inspect import ablate, agreement_accuracy, carried_states, example_pairs, rank_units
+
+    pairs = read_suite(resolve_suite(suite))
+    nunits = run.config.model.nlayers * run.config.model.nhid
+    if max(ks) > nunits:
+        raise LstmlmError(f"--ablate: k = {max(ks)} exceeds the model's {nunits} units")
+    results, figures = {}, []
+    for kind in kinds:
+        carried = carried_states(run.model, run.tokenizer, pairs, kind)
+        ranking = rank_units(carried)
+        tested = carried.pairs
+        baseline = agreement_accuracy(run.model, run.tokenizer, tested)
+        ablations = ablate(run.model, run.tokenizer, tested, ranking, ks)
+        results[kind] = {
+            "classes": carried.classes,
+            "items": len(carried.labels),
+            "units": [u.__dict__ for u in ranking[: max(top, 10)]],
+            "accuracy": baseline,
+            "ablation": [a.__dict__ for a in ablations],
+        }
+        figures.append((kind, carried.classes, ranking[:top], example_pairs(carried)))
+        if not json_out:
+            report.console.print(
+                report.units_table(kind, carried.classes, ranking[: max(top, 10)], len(tested))
+            )
+            report.console.print(report.ablation_table(kind, baseline, ablations))
+    if plot is not None:
+        from lstmlm.plots import unit_trajectories
+
+        unit_trajectories(run.model, run.tokenizer, figures, plot)
+    if json_out:
+        report.print_json(results)
+    elif plot is not None:
+        report.info(f"wrote {plot}")
 
 
 # ---------------------------------------------------------------- info

@@ -116,12 +116,19 @@ class TrainDisplay:
                     f"ppl {fmt(m['ppl'])}  {m['tokens_per_s']:,.0f} tok/s  lr {m['lr']:.3g}"
                 )
         elif kind == "eval":
-            mark = "[green]best[/]" if m["improved"] else f"[yellow]lr -> {m['lr']:.3g}[/]"
+            if m["improved"]:
+                mark = "[green]best[/]"
+            elif m.get("annealed"):
+                mark = f"[yellow]no improvement, lr -> {m['lr']:.3g}[/]"
+            else:
+                mark = "[yellow]no improvement[/]"
             self.progress.console.print(
                 f"step {m['step']:>6}  valid ppl [bold]{fmt(m['valid_ppl'])}[/]  {mark}"
             )
         elif kind == "nonfinite":
             self.progress.console.print(f"[red]step {m['step']}: non-finite loss/gradient, step skipped[/]")
+        elif kind == "unsaved":
+            self.progress.console.print(f"[red]step {m['step']}: checkpoint not saved: {m['reason']}[/]")
         elif kind == "resume":
             info(f"resuming at step {m['step']} (epoch {m['epoch']}, lr {m['lr']:.3g})")
         elif kind == "save" and self.task is not None:
@@ -203,3 +210,68 @@ def agreement_demo(rows: list[Any]) -> None:
     right = sum(row.ok for row in rows)
     style = "green" if right == len(rows) else "yellow"
     console.print(f"[{style}]{right}/{len(rows)} prompts prefer the agreeing form[/]")
+
+
+GATE_COLUMNS = {
+    "forget_gate": "forget",
+    "input_gate": "input",
+    "output_gate": "output",
+    "depth_gate": "depth",
+    "reset_gate": "reset",
+    "update_gate": "update",
+}
+
+
+def trace_table(trace: Any, layer: int, top: int) -> Table:
+    """Per token: the mean of each gate, the mean |state| and the most active units."""
+    values = trace.layers[layer]
+    state = "cell" if "cell" in values else "hidden"
+    gates = [name for name in GATE_COLUMNS if name in values]
+    table = Table(title=f"Layer {layer}: gates (mean over units) and the most active {state} units",
+                  title_justify="left")  # fmt: skip
+    table.add_column("token")
+    for name in gates:
+        table.add_column(GATE_COLUMNS[name], justify="right")
+    table.add_column(f"mean |{state}|", justify="right")
+    table.add_column(f"top {state} units (unit: value)")
+    for t, token in enumerate(trace.tokens):
+        row = values[state][t]
+        strongest = sorted(range(len(row)), key=lambda u: -abs(row[u]))[:top]
+        table.add_row(
+            token,
+            *[f"{values[name][t].mean():.2f}" for name in gates],
+            f"{abs(row).mean():.3f}",
+            "  ".join(f"{u}: {row[u]:+.2f}" for u in strongest),
+        )
+    return table
+
+
+def units_table(agreement: str, classes: tuple[str, str], units: list[Any], items: int) -> Table:
+    table = Table(
+        title=f"{agreement} units: {classes[0]} vs {classes[1]} subjects, {items} items "
+        "(fit on half, accuracy on the other half)",
+        title_justify="left",
+    )
+    for column in ("rank", "layer", "unit", "held-out acc", "effect size (d)"):
+        table.add_column(column, justify="right")
+    for rank, u in enumerate(units, start=1):
+        table.add_row(
+            str(rank),
+            str(u.layer),
+            str(u.unit),
+            f"[{_accuracy_style(u.accuracy)}]{_pct(u.accuracy)}[/]",
+            f"{u.effect_size:+.2f}",
+        )
+    return table
+
+
+def ablation_table(agreement: str, baseline: float, rows: list[Any]) -> Table:
+    table = Table(
+        title=f"Ablation: {agreement} agreement accuracy ({_pct(baseline)} intact) with units zeroed",
+        title_justify="left",
+    )
+    for column in ("k", "top-k units zeroed", "k random units zeroed"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(str(row.k), _pct(row.top_accuracy), _pct(row.random_accuracy))
+    return table

@@ -245,7 +245,9 @@ def train(
     if resume_from is not None:
         state, hidden = restore(resume_from, model, optimizer, device)
         metrics.truncate_after(state.step)
-        on_event("resume", {"step": state.step, "epoch": state.epoch + 1, "lr": state.lr})
+        on_event(
+            "resume", {"step": state.step, "epoch": state.epoch + 1, "lr": scheduled_lr(config, state, steps)}
+        )
     else:
         state, hidden = TrainState(lr=tc.lr), model.init_state(tc.batch_size, device)
         metrics.truncate_after(-1)
@@ -256,6 +258,9 @@ def train(
         on_event(kind, record)
 
     def save() -> None:
+        if not all(torch.isfinite(p).all() for p in model.parameters()):
+            emit("unsaved", {"reason": "non-finite weights; the previous checkpoint is kept"})
+            return
         payload = resume_payload(state, optimizer, hidden)
         ckpt.save_checkpoint(run_dir, model, payload, state.step)
         last_save[0] = time.monotonic()
@@ -265,11 +270,12 @@ def train(
         valid_loss = evaluate_loss(model, valid_data, tc.bptt)
         model.train()
         improved = valid_loss < state.best_valid_loss
+        annealed = not improved and tc.schedule == "plateau"
         state.last_valid_loss = valid_loss
         if improved:
             state.best_valid_loss = valid_loss
             ckpt.write_atomic(run_dir / ckpt.BEST, ckpt.weights_bytes(model, state.step))
-        elif tc.schedule == "plateau":
+        elif annealed:
             state.lr /= tc.anneal_factor
         emit(
             "eval",
@@ -277,8 +283,9 @@ def train(
                 "valid_loss": valid_loss,
                 "valid_ppl": _ppl(valid_loss),
                 "best_valid_ppl": _ppl(state.best_valid_loss),
-                "lr": state.lr,
+                "lr": scheduled_lr(config, state, steps),  # for the next step
                 "improved": improved,
+                "annealed": annealed,
             },
         )
 

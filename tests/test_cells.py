@@ -8,6 +8,7 @@ from torch import nn
 from torch.func import functional_call
 
 from lstmlm.config import CELLS, CUSTOM_CELLS, LSTM_TYPE_CELLS, ModelConfig
+from lstmlm.model import cells as cells_module
 from lstmlm.model.cells import CoupledLSTMCell, make_cell
 from lstmlm.model.lm import LanguageModel, detach_state
 from lstmlm.model.recurrent import CellStack, build_recurrent
@@ -59,7 +60,7 @@ def _seed() -> None:
 def test_matches_pytorch_module(cell: str, ref_cls: type[nn.RNNBase]) -> None:
     ours, ref = stack(cell, nlayers=2), ref_cls(E, H, num_layers=2)
     copy_from_torch(ours, ref)
-    x = torch.randn(T, B, E, requires_grad=True)
+    x = torch.randn(20, B, E, requires_grad=True)  # long enough for the packed-weight kernels
     state = random_state(ours.state_size)
     y, new_state = ours(x, state)
     y_ref, ref_state = ref(x, state if cell == "lstm-eq" else state[0])
@@ -67,10 +68,13 @@ def test_matches_pytorch_module(cell: str, ref_cls: type[nn.RNNBase]) -> None:
     torch.testing.assert_close(y, y_ref, atol=1e-5, rtol=0)
     for s, s_ref in zip(new_state, ref_state, strict=True):
         torch.testing.assert_close(s, s_ref, atol=1e-5, rtol=0)
-    # and the hand-written backward agrees with autograd through PyTorch's kernels
-    (g,) = torch.autograd.grad(y.square().sum() + new_state[-1].sum(), x)
-    (g_ref,) = torch.autograd.grad(y_ref.square().sum() + ref_state[-1].sum(), x)
-    torch.testing.assert_close(g, g_ref, atol=1e-5, rtol=0)
+    # the hand-written backward agrees with autograd through PyTorch's kernels
+    loss = y.square().sum() + new_state[-1].sum()
+    loss_ref = y_ref.square().sum() + ref_state[-1].sum()
+    grads = torch.autograd.grad(loss, [x, *ours.parameters()])
+    grads_ref = torch.autograd.grad(loss_ref, [x, *ref.parameters()])
+    for g, g_ref in zip(grads, grads_ref, strict=True):  # same parameter order: ih, hh, b_ih, b_hh
+        torch.testing.assert_close(g, g_ref, atol=1e-4, rtol=1e-4)
 
 
 def test_peephole_with_zero_peepholes_is_lstm_eq() -> None:
@@ -228,3 +232,39 @@ def test_language_model_round_trip(cell: str, tmp_path) -> None:
 def test_make_cell_rejects_unknown() -> None:
     with pytest.raises(ValueError):
         make_cell("nope", 2, 2)
+
+
+@pytest.mark.parametrize("scripted", [True, False], ids=["torchscript", "python"])
+@pytest.mark.parametrize("cell", CUSTOM_CELLS)
+def test_fast_path_float32(cell: str, scripted: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The float32 CPU kernels (oneDNN-packed W_hh on long enough sequences), TorchScript or not."""
+    if not scripted:
+        monkeypatch.setattr(cells_module, "_script", lambda fn: fn)
+    ours = stack(cell, nlayers=2)
+    randomize_diagonals(ours)
+    x = torch.randn(20, B, E, requires_grad=True)  # ≥ 16 steps: backward packs W_hhᵀ too
+    state = random_state(ours.state_size)
+    y_fast, s_fast = ours(x, state)
+    y_slow, s_slow, _ = ours.trace(x, state)
+    torch.testing.assert_close(y_fast, y_slow, atol=1e-5, rtol=0)
+    torch.testing.assert_close(s_fast, s_slow, atol=1e-5, rtol=0)
+    (g_fast,) = torch.autograd.grad(y_fast.square().sum(), x)
+    (g_slow,) = torch.autograd.grad(y_slow.square().sum(), x)
+    torch.testing.assert_close(g_fast, g_slow, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("cell", ["lstm-eq", "gru-eq"])
+def test_inference_follows_weight_updates(cell: str) -> None:
+    """Inference keeps the packed W_hh between calls; it must notice changed weights."""
+    ours = stack(cell, nlayers=1).eval()
+    x, state = torch.randn(T, B, E), random_state(ours.state_size, nlayers=1)
+    with torch.inference_mode():
+        before, _ = ours(x, state)
+        assert torch.equal(ours(x, state)[0], before)
+    with torch.no_grad():
+        ours.cells[0].weight_hh.mul_(-1.0)
+    with torch.inference_mode():
+        after, _ = ours(x, state)
+        expected, _, _ = ours.trace(x, state)
+    assert not torch.allclose(after, before, atol=1e-3)
+    torch.testing.assert_close(after, expected, atol=1e-5, rtol=0)

@@ -125,6 +125,15 @@ def _bad_inputs(tmp: Path, corpus: Path) -> list[tuple[list[str], str]]:
         (["generate", str(not_a_run)], "not an lstmlm run"),
         (["info", str(not_a_run)], "not an lstmlm run"),
         (["train", "--nope"], "No such option"),
+        (["train", "--data", str(corpus), "--epochs", "-1", "--out", out], "--epochs"),
+        (["train", "--data", str(corpus), "--optimizer", "lbfgs", "--out", out], "--optimizer"),
+        (["train", "--data", str(corpus), "--resume", "--overwrite", "--out", out], "contradict"),
+        (["eval", str(not_a_run), "--device", "tpu"], "--device"),
+        (["generate", str(not_a_run), "--top-p", "0"], "--top-p"),
+        (["generate", str(not_a_run), "--max-tokens", "0"], "--max-tokens"),
+        (["agreement", str(not_a_run)], "not an lstmlm run"),
+        (["agreement", str(not_a_run), "--suite", str(tmp / "missing.jsonl")], "suite file not found"),
+        (["agreement", str(not_a_run), "--suite", str(bad_toml)], "not valid JSON"),
     ]
 
 
@@ -136,3 +145,25 @@ def test_bad_input_gives_one_line_and_exit_1(tiny_corpus: Path, tmp_path: Path) 
         assert expected in result.stderr, f"{where}: {result.stderr!r}"
         assert len(result.stderr.strip().splitlines()) == 1, f"{where}: {result.stderr!r}"
         assert "Traceback" not in result.output + result.stderr, where
+
+
+def test_dataset_split_and_column_flags(tiny_corpus: Path, tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    lines = (tiny_corpus / "train.txt").read_text().splitlines()
+    saved = tmp_path / "saved"
+    datasets.DatasetDict(
+        {
+            "training": datasets.Dataset.from_dict({"body": lines}),
+            "dev": datasets.Dataset.from_dict({"body": lines[:40]}),
+        }
+    ).save_to_disk(str(saved))
+    common = ("--data", str(saved), "--text-column", "body", *TINY_FLAGS)
+
+    result = invoke("train", *common, "--out", str(tmp_path / "bad"))
+    assert result.exit_code == 1 and "training, dev" in result.stderr  # lists the real splits
+
+    out = tmp_path / "run"
+    result = invoke("train", *common, "--train-split", "training", "--valid-split", "dev", "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    data = json.loads((out / ckpt.CONFIG).read_text())["data"]
+    assert (data["train_split"], data["valid_split"], data["text_column"]) == ("training", "dev", "body")

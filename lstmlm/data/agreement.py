@@ -662,6 +662,7 @@ def _other_number(number: str) -> str:
     return PL if number == SG else SG
 
 
+SINGULAR_ANTECEDENT_SHARE = 0.75
 _POOL_WEIGHTS = {NEUTER: 4.0, COMMON: 3.0, MASC: 2.0, FEM: 2.0}
 _NAME_WEIGHT = 1.5
 _POOL_CACHE: dict[tuple, tuple[list[tuple[Noun, ...]], list[float]]] = {}
@@ -762,8 +763,12 @@ def _subject(
 
 
 def _with_pronoun(ctx: _Ctx, genders: Sequence[str] = ANIMATE_GENDERS) -> NounPhrase:
-    """A subject that a pronoun can refer to (no singular common-gender noun)."""
-    number = ctx.rng.choice((SG, PL))
+    """A subject that a pronoun can refer to (no singular common-gender noun).
+
+    Singular three times in four: gender is carried only by singular antecedents, and each
+    gendered noun and name needs enough he/she events for a small model to learn it.
+    """
+    number = SG if ctx.rng.random() < SINGULAR_ANTECEDENT_SHARE else PL
     if number == SG:
         genders = tuple(g for g in genders if g != COMMON)
     return _subject(ctx, number, genders)
@@ -938,7 +943,7 @@ def _predicate(
             if ref.animate:
                 kinds["transitive"] = 3.0
                 if not plain and ref.has_pronoun:
-                    kinds["possessive"] = 1.5
+                    kinds["possessive"] = 3.0
             if copula:
                 kinds["copula"] = 3.0
         _PREDICATE_KINDS[key] = (list(kinds), list(itertools.accumulate(kinds.values())))
@@ -1172,19 +1177,19 @@ CONSTRUCTIONS: dict[str, tuple[Construction, tuple[str, ...], tuple[int, ...], f
     "pp": (_pp, ("number",), (0, 1, 2, 3, 4), 17),
     "subj_rel": (_subj_rel, ("number",), (0, 1, 2, 3, 4), 12),
     "obj_rel": (_obj_rel, ("number",), (0, 1, 2, 3, 4), 12),
-    "pronoun": (_pronoun_construction, ("gender", "number"), (0, 1, 2, 3, 4), 11),
-    "reflexive": (_reflexive, ("gender", "number"), (0, 1, 2, 3, 4), 8),
-    "pronoun_across_sentence": (_across_sentence, ("gender", "number"), (0, 1, 2, 3, 4), 10),
+    "pronoun": (_pronoun_construction, ("gender", "number"), (0, 1, 2, 3, 4), 40),
+    "reflexive": (_reflexive, ("gender", "number"), (0, 1, 2, 3, 4), 36),
+    "pronoun_across_sentence": (_across_sentence, ("gender", "number"), (0, 1, 2, 3, 4), 30),
 }
 TRAINING_ONLY: dict[str, tuple[Construction, float]] = {"coordination": (_coordination, 10)}
-TRAIN_ATTRACTOR_WEIGHTS = (30, 30, 20, 12, 8)
+TRAIN_ATTRACTOR_WEIGHTS = (40, 25, 17, 11, 7)
 
 # ---------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------
 
 #: Default corpus sizes in lines (one sentence or two-sentence discourse per line).
-TRAIN_SENTENCES = 27_000
+TRAIN_SENTENCES = 40_000
 VALID_SENTENCES = 2_000
 TEST_SENTENCES = 2_000
 SPLIT_SEED_OFFSETS = {"train": 1, "valid": 2, "test": 3}
@@ -1231,7 +1236,7 @@ def generate_sentences(n: int, seed: int, *, heldout: bool = False) -> list[str]
 def default_corpus(seed: int = 0) -> dict[str, list[str]]:
     """The default train/valid/test corpus, each split from its own derived seed.
 
-    Sizes: 27,000 train lines (about 1.77 MB, 324k words) and 2,000 lines each for valid
+    Sizes: 40,000 train lines (about 2.65 MB, 480k words) and 2,000 lines each for valid
     and test (about 130 KB each); the split seeds are ``1000 * seed + 1/2/3``. No held-out
     item appears in any split.
     """

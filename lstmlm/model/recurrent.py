@@ -9,12 +9,14 @@ State convention for every stack: a tuple of tensors shaped (nlayers, B, nhid):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
 from lstmlm.config import CUSTOM_CELLS, FUSED_CELLS, ModelConfig
 from lstmlm.errors import LstmlmError
-from lstmlm.model.cells import Gates, RecurrentCell, make_cell
+from lstmlm.model.cells import Gates, VanillaRNNCell, make_cell
 
 State = tuple[Tensor, ...]
 
@@ -98,12 +100,17 @@ class CellStack(nn.Module):
         y, state, _ = self._run(x, state, trace=False)
         return y, state
 
-    def trace(self, x: Tensor, state: State) -> tuple[Tensor, State, list[Gates]]:
+    def trace(
+        self, x: Tensor, state: State, unit_masks: Sequence[Tensor | None] | None = None
+    ) -> tuple[Tensor, State, list[Gates]]:
         """``forward`` through the cells' readable ``step``, one step at a time, keeping the
-        gates: one dict per layer of name -> (T, B, nhid). Slow; for inspection and tests."""
-        return self._run(x, state, trace=True)
+        gates and the hidden state: one dict per layer of name -> (T, B, nhid). Slow; for
+        inspection and tests. ``unit_masks[layer]`` (nhid,) ablates units (see ``scan_steps``)."""
+        return self._run(x, state, trace=True, unit_masks=unit_masks)
 
-    def _run(self, x: Tensor, state: State, *, trace: bool) -> tuple[Tensor, State, list[Gates]]:
+    def _run(
+        self, x: Tensor, state: State, *, trace: bool, unit_masks: Sequence[Tensor | None] | None = None
+    ) -> tuple[Tensor, State, list[Gates]]:
         final: list[State] = []
         traces: list[Gates] = []
         lower_cells = None  # (T, B, nhid) cells of the layer below, for depth gates
@@ -111,30 +118,59 @@ class CellStack(nn.Module):
             if layer > 0:
                 x = self.drop(x)
             layer_state = tuple(s[layer] for s in state)  # each (B, nhid)
-            x_proj = cell.project_input(x)  # (T, B, gates * nhid): one GEMM for all steps
             if trace:
-                x, layer_state, gates = _trace_layer(cell, x_proj, layer_state, lower_cells)
+                mask = unit_masks[layer] if unit_masks is not None else None
+                x, layer_state, gates = cell.scan_steps(x, layer_state, lower_cells, mask)
                 lower_cells = gates.get("cell")
-                traces.append(gates)
+                traces.append({**gates, "hidden": x})
             else:
-                x, layer_state, lower_cells = cell.scan(x_proj, layer_state, lower_cells)
+                x, layer_state, lower_cells = cell.scan(x, layer_state, lower_cells)
             final.append(layer_state)
         new_state = tuple(torch.stack(parts) for parts in zip(*final, strict=True))
         return x, new_state, traces
 
 
-def _trace_layer(
-    cell: RecurrentCell, x_proj: Tensor, state: State, lower_cells: Tensor | None
-) -> tuple[Tensor, State, Gates]:
-    ys: list[Tensor] = []
-    steps: list[Gates] = []
-    for t in range(x_proj.shape[0]):
-        lower = None if lower_cells is None else lower_cells[t]
-        h, state, gates = cell.step(x_proj[t], state, lower)
-        ys.append(h)
-        steps.append(gates)
-    gates = {name: torch.stack([g[name] for g in steps]) for name in steps[0]}
-    return torch.stack(ys), state, gates
+def equation_stack(stack: nn.Module) -> CellStack:
+    """The ``CellStack`` of equation cells computing what ``stack`` computes.
+
+    A ``CellStack`` is returned as is; a ``FusedStack`` gets ``lstm-eq``/``gru-eq``/
+    vanilla RNN cells holding copies of its weights (the same layout), so its gates can
+    be recorded by the very code the custom cells train with. In eval mode.
+    """
+    if isinstance(stack, CellStack):
+        return stack.eval()
+    if not isinstance(stack, FusedStack):
+        raise TypeError(f"not a recurrent stack: {type(stack).__name__}")
+    rnn = stack.rnn
+    if isinstance(rnn, nn.LSTM):
+        cell = "lstm-eq"
+    elif isinstance(rnn, nn.GRU):
+        cell = "gru-eq"
+    else:
+        cell = "rnn"
+    cfg = ModelConfig(
+        cell="lstm-eq" if cell == "rnn" else cell,
+        ntoken=1,
+        emsize=rnn.input_size,
+        nhid=rnn.hidden_size,
+        nlayers=rnn.num_layers,
+        dropout=0.0,
+    )
+    equations = CellStack(cfg)
+    if cell == "rnn":
+        nonlinearity = rnn.nonlinearity
+        equations.cells = nn.ModuleList(
+            VanillaRNNCell(rnn.input_size if layer == 0 else rnn.hidden_size, rnn.hidden_size, nonlinearity)
+            for layer in range(rnn.num_layers)
+        )
+        equations.state_size = 1
+    device = next(rnn.parameters()).device
+    equations.to(device)
+    with torch.no_grad():
+        for layer, eq_cell in enumerate(equations.cells):
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(eq_cell, name).copy_(getattr(rnn, f"{name}_l{layer}"))
+    return equations.eval()
 
 
 def build_recurrent(cfg: ModelConfig) -> nn.Module:
