@@ -8,9 +8,11 @@ Every user error becomes one red line on stderr and exit code 1 (``--debug`` or
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,7 +22,16 @@ from typer.core import TyperGroup
 
 from lstmlm import __version__, report
 from lstmlm import checkpoint as ckpt
-from lstmlm.config import CELLS, DEVICES, LSTM_TYPE_CELLS, OPTIMIZERS, SCHEDULES, TOKENIZERS, load_toml
+from lstmlm.config import (
+    CELLS,
+    DEVICES,
+    LSTM_TYPE_CELLS,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    TOKENIZERS,
+    load_toml,
+)
 from lstmlm.errors import LstmlmError
 
 
@@ -122,7 +133,39 @@ Data = Annotated[
 # ---------------------------------------------------------------- train
 
 
+PEER_ERROR_WAIT_S = 30.0
+
+
+def _rank_zero_reports(command: Callable[..., None]) -> Callable[..., None]:
+    """Under torchrun every rank runs the command: rank 0 reports, the others stay quiet.
+
+    A user error is raised alike on every rank (or handed on from rank 0). A rank > 0 that
+    exited with it at once would have torchrun kill rank 0 before it says why, so it waits:
+    rank 0 reports and exits, and torchrun stops this rank. An error rank 0 does not share
+    shows here after ``PEER_ERROR_WAIT_S``; unexpected errors show at once on any rank.
+    """
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        from lstmlm import distributed
+        from lstmlm.train import Interrupted
+
+        if distributed.from_env().is_main:
+            return command(*args, **kwargs)
+        report.console.quiet = True
+        try:
+            return command(*args, **kwargs)
+        except LstmlmError:
+            time.sleep(PEER_ERROR_WAIT_S)
+            raise
+        except Interrupted as e:  # rank 0 says so
+            raise typer.Exit(e.exit_code) from None
+
+    return run
+
+
 @app.command()
+@_rank_zero_reports
 def train(
     data: Data = None,
     out: Annotated[Path | None, typer.Option(help="Run folder to write.", show_default="runs/<time>")] = None,
@@ -237,6 +280,20 @@ def train(
     device: Annotated[
         str | None, typer.Option(metavar=choices(DEVICES), help="Where to train.", show_default="auto")
     ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            metavar=choices(PRECISIONS),
+            help="Forward-pass precision (auto: bf16 on a GPU that supports it, else fp32; fp16: CUDA only).",
+            show_default="auto",
+        ),
+    ] = None,
+    compile_: Annotated[
+        bool | None,
+        typer.Option(
+            "--compile/--no-compile", help="torch.compile the model for training.", show_default="off"
+        ),
+    ] = None,
     tensorboard: Annotated[
         bool,
         typer.Option(
@@ -244,7 +301,11 @@ def train(
         ),
     ] = False,
 ) -> None:
-    """Train a language model and write a run folder (config, tokenizer, weights, metrics)."""
+    """Train a language model and write a run folder (config, tokenizer, weights, metrics).
+
+    Several GPUs or nodes: start it with torchrun (--batch-size is the global batch), e.g.
+    torchrun --nproc_per_node=4 -m lstmlm train ...
+    """
     from lstmlm.runs import plan_run, start_training
     from lstmlm.tensorboard import TensorBoardLog
 
@@ -286,6 +347,8 @@ def train(
             max_bad_steps=max_bad_steps,
             seed=seed,
             device=device,
+            precision=precision,
+            compile=compile_,
         ),
     }
     file_values = load_toml(config) if config else {}
@@ -301,7 +364,13 @@ def train(
     with report.TrainDisplay() as display, board or contextlib.nullcontext():
         on_event = board.wrap(display) if board else display
         outcome = start_training(
-            out, run_config, resume=resume, overwrite=overwrite, on_event=on_event, warn=report.warn
+            out,
+            run_config,
+            resume=resume,
+            overwrite=overwrite,
+            on_event=on_event,
+            warn=report.warn,
+            on_data=display.data,
         )
     state = outcome.state
     rows = [

@@ -25,6 +25,7 @@ TOKENIZERS = ("word", "char", "bpe")
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("plateau", "cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEFAULT_LR = {"sgd": 20.0, "adamw": 2e-3}
 
 
@@ -115,11 +116,16 @@ class TrainConfig:
     max_bad_steps: int = 5  # consecutive non-finite steps before stopping
     seed: int = 1111
     device: str = "auto"
+    precision: str = "auto"  # auto = bf16 on a CUDA GPU that supports it, else fp32
+    compile: bool = False  # torch.compile the model for training
 
     def __post_init__(self) -> None:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("device", self.device, DEVICES)
+        _choice("precision", self.precision, PRECISIONS)
+        if not isinstance(self.compile, bool):
+            raise LstmlmError(f"compile must be true or false (got {self.compile!r})")
         for name in ("bptt", "batch_size", "eval_batch_size", "epochs", "log_every", "max_bad_steps"):
             _positive(name.replace("_", "-"), getattr(self, name))
         for name in ("lr", "weight_decay", "clip", "max_steps", "eval_every", "save_every"):
@@ -201,6 +207,7 @@ def replace(config: RunConfig, **sections: dict[str, Any]) -> RunConfig:
 
 __all__ = [
     "CELLS",
+    "PRECISIONS",
     "DataConfig",
     "ModelConfig",
     "RunConfig",

@@ -6,32 +6,52 @@ tokenizer) and bits per byte (``bpe``) rescale the same total loss by the text l
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lstmlm import distributed
 from lstmlm.data.tokens import get_window, num_windows
 from lstmlm.model.lm import LanguageModel
+from lstmlm.model.recurrent import State
+from lstmlm.precision import Precision
 
 
 @torch.no_grad()
-def evaluate_loss(model: LanguageModel, source: Tensor, bptt: int) -> float:
-    """Mean next-token cross-entropy (nats) over batchified ``source`` (T, B)."""
+def evaluate_loss(
+    model: LanguageModel,
+    source: Tensor,
+    bptt: int,
+    *,
+    precision: Precision | None = None,
+    forward: Callable[[Tensor, State], tuple[Tensor, State]] | None = None,
+) -> float:
+    """Mean next-token cross-entropy (nats) over batchified ``source`` (T, B).
+
+    ``forward`` (default: ``model``) may be a compiled ``model``; ``precision`` autocasts it,
+    the loss itself is always fp32. Under torchrun each rank scores its share of the B
+    streams and the sums are added up over the ranks: every rank gets the whole split's loss.
+    """
     model.eval()
+    forward = model if forward is None else forward
     device = next(model.parameters()).device
-    source = source.to(device)
-    hidden = model.init_state(source.size(1), device)
-    total = torch.zeros((), dtype=torch.float64, device=device)
-    count = 0
-    for index in range(num_windows(source, bptt)):
-        x, y = get_window(source, index * bptt, bptt)
-        logits, hidden = model(x, hidden)
-        total += F.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1), reduction="sum").double()
-        count += y.numel()
-    return float(total) / max(count, 1)
+    source = distributed.my_streams(source).to(device)
+    sums = torch.zeros(2, dtype=torch.float64, device=device)  # loss, tokens
+    if source.size(1):
+        hidden = model.init_state(source.size(1), device)
+        for index in range(num_windows(source, bptt)):
+            x, y = get_window(source, index * bptt, bptt)
+            with precision.autocast() if precision else contextlib.nullcontext():
+                logits, hidden = forward(x, hidden)
+            sums[0] += F.cross_entropy(logits.flatten(0, 1).float(), y.reshape(-1), reduction="sum").double()
+            sums[1] += y.numel()
+    total, count = distributed.sum_over_ranks(sums).tolist()
+    return total / max(count, 1)
 
 
 @dataclass

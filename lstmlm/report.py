@@ -11,8 +11,17 @@ import math
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -58,6 +67,14 @@ def key_value_table(title: str, rows: list[tuple[str, str]]) -> Table:
     return table
 
 
+class _RateColumn(ProgressColumn):
+    """Units per second, in the task's own unit (bytes, lines)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if not speed else f"{speed:,.0f} {task.fields['unit']}/s")
+
+
 class TrainDisplay:
     """Receives training events: a live bar on a terminal, one line per event otherwise."""
 
@@ -77,17 +94,41 @@ class TrainDisplay:
         )
         self.task: Any = None
         self.last: dict[str, dict[str, Any]] = {}
+        self.data_progress = Progress(
+            TextColumn("{task.description:>14}"),
+            BarColumn(),
+            TextColumn("{task.completed:,} {task.fields[unit]}"),
+            _RateColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not self.live,
+            transient=True,
+        )
+        self.data_tasks: dict[str, Any] = {}
 
     def __enter__(self) -> TrainDisplay:
-        self.progress.start()
         return self
+
+    def data(self, stage: str, done: int, total: int | None) -> None:
+        """Data preparation progress (``runs.DataProgress``): a bar per stage on a terminal."""
+        if not self.live:
+            return
+        unit = "bytes" if stage == "read" else "lines"
+        task = self.data_tasks.get(stage)
+        if task is None:
+            self.data_progress.start()
+            task = self.data_tasks[stage] = self.data_progress.add_task(stage, total=total, unit=unit)
+        self.data_progress.update(task, completed=done, total=total)
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
+        self.data_progress.stop()
 
     def __call__(self, kind: str, m: dict[str, Any]) -> None:
         self.last[kind] = m
         if kind == "start":
+            self.data_progress.stop()
+            self.progress.start()
             self.task = self.progress.add_task(
                 "train",
                 total=m["total_steps"],

@@ -7,6 +7,7 @@ tokenizer and the token caches, builds the seeded model and hands over to
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,14 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from lstmlm import checkpoint as ckpt
+from lstmlm import distributed
 from lstmlm.config import RunConfig, replace, resolve
 from lstmlm.data.corpus import Corpus, load_corpus
+from lstmlm.data.sources import Progress
 from lstmlm.data.tokenizer import Tokenizer, train_tokenizer
 from lstmlm.data.tokens import EncodedSplit, batchify, cache_dir_default, check_length, encode_split
 from lstmlm.errors import LstmlmError
 from lstmlm.evaluate import Evaluation, evaluate_loss, summarize
 from lstmlm.metrics import read_metrics
 from lstmlm.model.lm import LanguageModel
+from lstmlm.precision import resolve_precision
 from lstmlm.train import EventCallback, Splits, TrainState, resolve_device, seed_everything, train
 
 # Settings a resumed run may change: none of them alters the model, the data or the
@@ -37,8 +41,13 @@ RESUMABLE_CHANGES = {
         "max_bad_steps",
         "device",
         "eval_batch_size",
+        "precision",  # weights and optimizer state are fp32 in every precision
+        "compile",
     },
 }
+# (stage, done, total): "read" (bytes or rows), "tokenizer" and "encode <split>" (lines).
+DataProgress = Callable[[str, int, int | None], None]
+
 RUN_FILES = (
     ckpt.CONFIG,
     ckpt.TOKENIZER,
@@ -97,7 +106,7 @@ def plan_run(
         if conflicts:
             raise LstmlmError(
                 f"cannot resume {out} with changed settings: {', '.join(conflicts)} "
-                "(only epochs, max-steps, eval/log/save cadence and device may change)"
+                "(only epochs, max-steps, eval/log/save cadence, device, precision and compile may change)"
             )
         return config
     if has_run and not overwrite:
@@ -109,11 +118,19 @@ def plan_run(
     return resolve(file_values, flags)
 
 
-def build_tokenizer(config: RunConfig, corpus: Corpus) -> Tokenizer:
+def build_tokenizer(config: RunConfig, corpus: Corpus, *, on_progress: Progress | None = None) -> Tokenizer:
     dc = config.data
     return train_tokenizer(
-        dc.tokenizer, corpus.splits["train"], vocab_size=dc.vocab_size, min_freq=dc.min_freq
+        dc.tokenizer,
+        corpus.splits["train"],
+        vocab_size=dc.vocab_size,
+        min_freq=dc.min_freq,
+        on_progress=on_progress,
     )
+
+
+def _stage(on_data: DataProgress | None, stage: str) -> Progress | None:
+    return None if on_data is None else lambda done, total: on_data(stage, done, total)
 
 
 def start_training(
@@ -124,52 +141,108 @@ def start_training(
     overwrite: bool,
     on_event: EventCallback = lambda kind, metrics: None,
     warn: Callable[[str], None] = lambda message: None,
+    on_data: DataProgress | None = None,
 ) -> TrainOutcome:
     """Prepare data and ``out``, then train into it (holding the run lock while writing).
 
     Everything that can reject the input (device, corpus, tokenizer, lengths) runs before
     the run folder is touched, so a bad command leaves no half-made run behind.
-    """
-    device = resolve_device(config.train.device)
-    corpus = load_corpus(config.data)
-    if "valid" not in corpus.splits:
-        raise LstmlmError(f"{corpus.name} has no validation split")
-    tokenizer = Tokenizer.load(out / ckpt.TOKENIZER) if resume else build_tokenizer(config, corpus)
-    config = replace(config, model={"ntoken": tokenizer.vocab_size})
-    encoded = {
-        name: encode_split(corpus.splits[name], tokenizer, cache_dir=cache_dir_default())
-        for name in ("train", "valid")
-    }
-    splits = make_splits(encoded, config)
-    seed_everything(config.train.seed)
-    model = LanguageModel(config.model)
 
-    out.mkdir(parents=True, exist_ok=True)
-    with ckpt.run_lock(out):
-        ckpt.remove_stale_temp_files(out)
-        checkpoint = None
-        if overwrite:
-            for name in RUN_FILES:
-                (out / name).unlink(missing_ok=True)
+    Under torchrun every rank calls this (see ``lstmlm.distributed``): rank 0 reads the
+    corpus, trains the tokenizer and fills the token cache first, owns the run folder and
+    reports; the other ranks get the tokenizer from it, hit its cache and stay quiet.
+    """
+    group = distributed.from_env()
+    distributed.check_batch_size(config.train.batch_size, group)
+    device = resolve_device(config.train.device)
+    resolve_precision(config.train.precision, device)  # an impossible one fails here
+    if not group.is_main:
+        on_event, warn, on_data = (lambda kind, metrics: None), (lambda message: None), None
+    with distributed.session(group, device) as device:
+        corpus = distributed.main_first(lambda: load_corpus(config.data, on_progress=_stage(on_data, "read")))
+        if "valid" not in corpus.splits:
+            raise LstmlmError(f"{corpus.name} has no validation split")
         if resume:
-            checkpoint = ckpt.latest_checkpoint(out)
-            if checkpoint is None:
-                warn(f"{out} has no checkpoint yet; starting from step 0")
-            elif checkpoint.problems:
-                warn(
-                    f"{checkpoint.problems[0]}; resuming from the previous good checkpoint "
-                    f"(step {checkpoint.step})"
-                )
+            tokenizer = Tokenizer.load(out / ckpt.TOKENIZER)
         else:
-            tokenizer.save(out / ckpt.TOKENIZER)
-        ckpt.write_config(out, config)  # on resume: records the allowed changes (more epochs, ...)
-        state = train(config, model, splits, out, on_event=on_event, resume_from=checkpoint, device=device)
-        test = None
-        if corpus.splits.get("test"):
-            best = ckpt.load_run(out, best=True, device=device)
-            test_ids = encode_split(corpus.splits["test"], tokenizer, cache_dir=cache_dir_default())
-            test = evaluate_split(best.model, test_ids, config, "test", tokenizer.kind)
+            tokenizer = distributed.from_main(
+                lambda: build_tokenizer(config, corpus, on_progress=_stage(on_data, "tokenizer"))
+            )
+        config = replace(config, model={"ntoken": tokenizer.vocab_size})
+        encoded = distributed.main_first(
+            lambda: {
+                name: encode_split(
+                    corpus.splits[name],
+                    tokenizer,
+                    cache_dir=cache_dir_default(),
+                    on_progress=_stage(on_data, f"encode {name}"),
+                )
+                for name in ("train", "valid")
+            }
+        )
+        splits = make_splits(encoded, config)
+        seed_everything(config.train.seed)
+        model = LanguageModel(config.model)
+
+        with contextlib.ExitStack() as folder:
+            checkpoint = distributed.main_first(
+                lambda: _open_run_folder(
+                    out, config, tokenizer, folder, resume=resume, overwrite=overwrite, warn=warn
+                )
+            )
+            state = train(
+                config, model, splits, out, on_event=on_event, resume_from=checkpoint, device=device
+            )
+            distributed.barrier()  # rank 0 has written the run folder
+            test = None
+            if corpus.splits.get("test"):
+                best = ckpt.load_run(out, best=True, device=device)
+                test_ids = distributed.main_first(
+                    lambda: encode_split(
+                        corpus.splits["test"],
+                        tokenizer,
+                        cache_dir=cache_dir_default(),
+                        on_progress=_stage(on_data, "encode test"),
+                    )
+                )
+                test = evaluate_split(best.model, test_ids, config, "test", tokenizer.kind)
     return TrainOutcome(config, state, test, corpus.name)
+
+
+def _open_run_folder(
+    out: Path,
+    config: RunConfig,
+    tokenizer: Tokenizer,
+    folder: contextlib.ExitStack,
+    *,
+    resume: bool,
+    overwrite: bool,
+    warn: Callable[[str], None],
+) -> ckpt.Checkpoint | None:
+    """The checkpoint to resume from. Rank 0 first takes the run lock (held until ``folder``
+    closes), clears what ``--overwrite`` replaces and writes the tokenizer and config."""
+    if not distributed.current().is_main:
+        return ckpt.latest_checkpoint(out) if resume else None
+    out.mkdir(parents=True, exist_ok=True)
+    folder.enter_context(ckpt.run_lock(out))
+    ckpt.remove_stale_temp_files(out)
+    checkpoint = None
+    if overwrite:
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+    if resume:
+        checkpoint = ckpt.latest_checkpoint(out)
+        if checkpoint is None:
+            warn(f"{out} has no checkpoint yet; starting from step 0")
+        elif checkpoint.problems:
+            warn(
+                f"{checkpoint.problems[0]}; resuming from the previous good checkpoint "
+                f"(step {checkpoint.step})"
+            )
+    else:
+        tokenizer.save(out / ckpt.TOKENIZER)
+    ckpt.write_config(out, config)  # on resume: records the allowed changes (more epochs, ...)
+    return checkpoint
 
 
 def make_splits(encoded: dict[str, EncodedSplit], config: RunConfig) -> Splits:
@@ -204,14 +277,19 @@ def evaluate_split(
     return summarize(name, loss, scored, len(split.ids), split.num_chars, split.num_bytes, tokenizer_kind)
 
 
-def run_split(run: ckpt.Run, split: str, data: str | None) -> EncodedSplit:
+def run_split(
+    run: ckpt.Run, split: str, data: str | None, *, on_data: DataProgress | None = None
+) -> EncodedSplit:
     """A split of the run's corpus (or of ``data``), encoded with the run's tokenizer."""
     data_config = run.config.data if data is None else replace(run.config, data={"data": data}).data
-    corpus = load_corpus(data_config)
+    corpus = load_corpus(data_config, on_progress=_stage(on_data, "read"))
     if split not in corpus.splits or not corpus.splits[split]:
         available = ", ".join(sorted(corpus.splits))
         raise LstmlmError(f"{corpus.name} has no {split!r} split (available: {available})")
-    return encode_split(corpus.splits[split], run.tokenizer, cache_dir=cache_dir_default())
+    on_progress = _stage(on_data, f"encode {split}")
+    return encode_split(
+        corpus.splits[split], run.tokenizer, cache_dir=cache_dir_default(), on_progress=on_progress
+    )
 
 
 def best_valid_ppl(run_dir: Path) -> float | None:

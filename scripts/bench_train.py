@@ -1,12 +1,15 @@
-"""Training throughput: lstmlm's real training loop vs a bare ``nn.LSTM`` loop.
+"""Training throughput: lstmlm's real training loop vs a bare ``nn.LSTM`` loop, per precision and compile.
 
 Both train the same model (embedding -> 2x650 LSTM -> linear, untied, vocab 10k by
 default) with SGD, clipping and carried, detached state on the same random token
 stream (B=20, T=35). lstmlm's figure comes from ``lstmlm.train.train`` itself (its
-events and checkpointing included). Repeats alternate the two to share the machine's
-noise; the best repeat of each is reported.
+events and checkpointing included), once per ``--precision`` and, with ``--compile``,
+also compiled; each is also given as a ratio to lstmlm fp32 eager. The first
+``--warmup`` steps of each run (compilation, allocator warm-up) are not timed. Repeats
+alternate the variants to share the machine's noise; the best repeat of each is reported.
 
     python scripts/bench_train.py [--steps 60] [--repeats 3] [--nhid 650] [--vocab 10000]
+        [--precision fp32 bf16] [--compile] [--device cpu]
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from lstmlm.model.lm import LanguageModel
 from lstmlm.train import Splits, train
 
 
-def config_for(args: argparse.Namespace, steps: int) -> RunConfig:
+def config_for(
+    args: argparse.Namespace, steps: int, precision: str = "fp32", compile: bool = False
+) -> RunConfig:
     return RunConfig.from_dict(
         {
             "model": {
@@ -42,28 +47,35 @@ def config_for(args: argparse.Namespace, steps: int) -> RunConfig:
                 "batch_size": args.batch,
                 "eval_batch_size": args.batch,
                 "max_steps": steps,
-                "log_every": steps,
+                "log_every": args.warmup,
                 "lr": 1.0,
-                "device": "cpu",
+                "device": args.device,
                 "epochs": 1000,
+                "precision": precision,
+                "compile": compile,
             },
         }
     )
 
 
-def bench_lstmlm(args: argparse.Namespace, data: torch.Tensor, valid: torch.Tensor) -> float:
-    config = config_for(args, args.steps)
+def bench_lstmlm(
+    args: argparse.Namespace, data: torch.Tensor, valid: torch.Tensor, precision: str, compile: bool
+) -> float:
+    """Tokens/s of ``train()`` over the steps after the warm-up (from the logged elapsed times)."""
+    config = config_for(args, args.warmup + args.steps, precision, compile)
     torch.manual_seed(0)
     model = LanguageModel(config.model)
-    seen: dict[str, float] = {}
+    logs: list[dict] = []
 
     def on_event(kind: str, metrics: dict) -> None:
         if kind == "log":
-            seen["tps"] = metrics["tokens_per_s"]
+            logs.append(metrics)
 
     with tempfile.TemporaryDirectory() as tmp:
         train(config, model, Splits(data, valid), Path(tmp), on_event=on_event)
-    return seen["tps"]
+    warm = next(m for m in logs if m["step"] == args.warmup)
+    tokens = (logs[-1]["step"] - warm["step"]) * args.batch * args.bptt
+    return tokens / (logs[-1]["elapsed"] - warm["elapsed"])
 
 
 class BareLM(nn.Module):
@@ -80,9 +92,11 @@ class BareLM(nn.Module):
 
 def bench_bare(args: argparse.Namespace, data: torch.Tensor) -> float:
     torch.manual_seed(0)
-    model = BareLM(args.vocab, args.nhid)
+    device = torch.device(args.device)
+    model = BareLM(args.vocab, args.nhid).to(device)
+    data = data.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
-    zeros = torch.zeros(2, args.batch, args.nhid)
+    zeros = torch.zeros(2, args.batch, args.nhid, device=device)
     hidden = (zeros, zeros.clone())
     tokens = 0
     start = time.perf_counter()
@@ -97,7 +111,7 @@ def bench_bare(args: argparse.Namespace, data: torch.Tensor) -> float:
         optimizer.step()
         hidden = tuple(h.detach() for h in hidden)
         tokens += y.numel()
-    float(loss)
+    float(loss.detach())  # wait for the device
     return tokens / (time.perf_counter() - start)
 
 
@@ -110,28 +124,42 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument("--bptt", type=int, default=35)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps at the start of each run")
+    parser.add_argument(
+        "--precision", nargs="+", default=["fp32"], choices=("fp32", "bf16", "fp16"), help="lstmlm precisions"
+    )
+    parser.add_argument("--compile", action="store_true", help="also time lstmlm with torch.compile")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     generator = torch.Generator().manual_seed(0)
-    length = args.bptt * (args.steps + 2)
+    length = args.bptt * (args.warmup + args.steps + 2)
     data = torch.randint(args.vocab, (length, args.batch), generator=generator)
     valid = torch.randint(args.vocab, (args.bptt + 1, args.batch), generator=generator)
 
+    variants = [(p, c) for c in ([False, True] if args.compile else [False]) for p in args.precision]
+    if ("fp32", False) not in variants:
+        variants.insert(0, ("fp32", False))  # the reference of the ratios
+    names = {v: f"lstmlm {v[0]} {'compiled' if v[1] else 'eager'}" for v in variants}
     bench_bare(argparse.Namespace(**{**vars(args), "steps": 3}), data)  # warm-up
-    results: dict[str, list[float]] = {"bare nn.LSTM loop": [], "lstmlm train()": []}
+    results: dict[str, list[float]] = {"bare nn.LSTM loop": [], **{name: [] for name in names.values()}}
     for _ in range(args.repeats):
         results["bare nn.LSTM loop"].append(bench_bare(args, data))
-        results["lstmlm train()"].append(bench_lstmlm(args, data, valid))
-    base = max(results["bare nn.LSTM loop"])
+        for variant, name in names.items():
+            results[name].append(bench_lstmlm(args, data, valid, *variant))
+    bare, eager = max(results["bare nn.LSTM loop"]), max(results[names["fp32", False]])
+    where = f"{torch.get_num_threads()} threads" if args.device == "cpu" else torch.cuda.get_device_name()
     print(
-        f"CPU training throughput, 2x{args.nhid} LSTM, vocab {args.vocab:,}, B={args.batch}, "
-        f"T={args.bptt}, {args.steps} steps x {args.repeats} repeats, {torch.get_num_threads()} threads"
+        f"{args.device.upper()} training throughput, 2x{args.nhid} LSTM, vocab {args.vocab:,}, "
+        f"B={args.batch}, T={args.bptt}, {args.steps} steps (+{args.warmup} warm-up) "
+        f"x {args.repeats} repeats, {where}"
     )
-    print(f"{'loop':<20} {'best tok/s':>12} {'all repeats':>30} {'ratio':>7}")
+    print(f"{'loop':<24} {'best tok/s':>12} {'all repeats':>30} {'vs bare':>8} {'vs fp32 eager':>14}")
     for name, values in results.items():
         runs = ", ".join(f"{v:,.0f}" for v in values)
-        print(f"{name:<20} {max(values):>12,.0f} {runs:>30} {max(values) / base:>7.3f}")
+        best = max(values)
+        print(f"{name:<24} {best:>12,.0f} {runs:>30} {best / bare:>8.3f} {best / eager:>14.3f}")
 
 
 if __name__ == "__main__":

@@ -9,28 +9,21 @@ import pytest
 from lstmlm import checkpoint as ckpt
 from lstmlm.agreement import accuracy_by, read_suite, resolve_suite, score_pairs
 from lstmlm.config import RunConfig
-from lstmlm.data.agreement import default_corpus
 from lstmlm.runs import start_training
 
 
 @pytest.mark.slow
 def test_short_training_beats_chance_on_zero_attractor_agreement(tmp_path: Path) -> None:
-    corpus = default_corpus()
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    for name, lines in (("train", corpus["train"][:8000]), ("valid", corpus["valid"][:300])):
-        (folder / f"{name}.txt").write_text("\n".join(lines) + "\n")
     config = RunConfig.from_dict(
         {
-            "model": {"emsize": 64, "nhid": 64, "nlayers": 1, "dropout": 0.0},
-            "data": {"data": str(folder)},
+            "model": {"emsize": 128, "nhid": 128, "nlayers": 1, "dropout": 0.1},
             "train": {
                 "optimizer": "adamw",
                 "lr": 0.005,
                 "batch_size": 32,
                 "bptt": 35,
-                "max_steps": 250,
-                "eval_every": 250,
+                "max_steps": 800,  # number agreement rises above chance after ~600 steps (data/README.md)
+                "eval_every": 800,
                 "log_every": 50,
                 "device": "cpu",
             },

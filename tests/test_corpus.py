@@ -25,13 +25,19 @@ def load(data: Path | str, **options: Any) -> corpus_module.Corpus:
     return load_corpus(DataConfig(data=str(data), **options))
 
 
+def lines_of(corpus: corpus_module.Corpus) -> dict[str, list[str]]:
+    """The splits read into memory (a corpus holds them as lazily read sources)."""
+    return {name: source.to_list() for name, source in corpus.splits.items()}
+
+
 def numbered(n: int) -> str:
     return "".join(f"line {i}\n" for i in range(n))
 
 
 def test_single_file_is_split_90_5_5_by_lines(tmp_path: Path) -> None:
     corpus = load(write(tmp_path / "book.txt", numbered(100)))
-    splits = corpus.splits
+    splits = lines_of(corpus)
+    assert [len(corpus.splits[s]) for s in ("train", "valid", "test")] == [90, 5, 5]
     assert [len(splits[s]) for s in ("train", "valid", "test")] == [90, 5, 5]
     assert splits["train"][-1] == "line 89" and splits["valid"][0] == "line 90"
     assert splits["test"] == [f"line {i}" for i in range(95, 100)]
@@ -39,7 +45,7 @@ def test_single_file_is_split_90_5_5_by_lines(tmp_path: Path) -> None:
 
 
 def test_small_file_gives_each_split_at_least_one_line(tmp_path: Path) -> None:
-    splits = load(write(tmp_path / "three.txt", "a\nb\nc")).splits
+    splits = lines_of(load(write(tmp_path / "three.txt", "a\nb\nc")))
     assert splits == {"train": ["a"], "valid": ["b"], "test": ["c"]}
 
 
@@ -53,7 +59,7 @@ def test_folder_with_plain_names(tmp_path: Path) -> None:
     for split in ("train", "valid", "test"):
         write(tmp_path / "d" / f"{split}.txt", f"{split} text\n\n")
     corpus = load(tmp_path / "d")
-    assert corpus.splits == {
+    assert lines_of(corpus) == {
         "train": ["train text", ""],
         "valid": ["valid text", ""],
         "test": ["test text", ""],
@@ -73,7 +79,7 @@ def test_folder_with_ptb_and_wikitext_names(tmp_path: Path, names: tuple[str | N
     for split, name in zip(("train", "valid", "test"), names, strict=True):
         if name:
             write(tmp_path / name, f" {split} <unk> words \n")
-    splits = load(tmp_path).splits
+    splits = lines_of(load(tmp_path))
     assert splits["train"] == [" train <unk> words "]
     assert splits["valid"] == [" valid <unk> words "]
     assert ("test" in splits) == (names[2] is not None)
@@ -82,7 +88,8 @@ def test_folder_with_ptb_and_wikitext_names(tmp_path: Path, names: tuple[str | N
 def test_folder_without_valid_carves_it_from_train(tmp_path: Path) -> None:
     write(tmp_path / "train.txt", numbered(40))
     corpus = load(tmp_path)
-    assert len(corpus.splits["train"]) == 38 and corpus.splits["valid"] == ["line 38", "line 39"]
+    assert len(corpus.splits["train"]) == 38 and lines_of(corpus)["valid"] == ["line 38", "line 39"]
+    assert lines_of(corpus)["train"] == [f"line {i}" for i in range(38)]
     assert "last 5% of train" in corpus.name
 
 
@@ -121,13 +128,13 @@ def test_non_utf8_reports_byte_and_offset(tmp_path: Path) -> None:
 
 def test_bom_and_crlf_are_handled(tmp_path: Path) -> None:
     path = write(tmp_path / "win.txt", b"\xef\xbb\xbfone\r\ntwo\r\n\r\nthree\r\nfour\r\n")
-    splits = load(path).splits
+    splits = lines_of(load(path))
     assert splits["train"] + splits["valid"] + splits["test"] == ["one", "two", "", "three", "four"]
 
 
 def test_lines_keep_their_spaces_and_inner_carriage_returns(tmp_path: Path) -> None:
     path = write(tmp_path / "t.txt", "  a  \nb\rc\nd\ne\n")
-    assert load(path).splits["train"][:2] == ["  a  ", "b\rc"]
+    assert lines_of(load(path))["train"][:2] == ["  a  ", "b\rc"]
 
 
 def test_fingerprint_is_stable_and_content_sensitive() -> None:
@@ -159,14 +166,14 @@ def test_saved_dataset_dict(tmp_path: Path, datasets: Any) -> None:
     rows = {"train": ["a b\n", "", "c d\ne f\n"], "validation": ["v\n"], "test": ["t"]}
     dataset_dict(datasets, **rows).save_to_disk(str(tmp_path / "saved"))
     corpus = load(tmp_path / "saved")
-    assert corpus.splits == {"train": ["a b", "", "c d", "e f"], "valid": ["v"], "test": ["t"]}
+    assert lines_of(corpus) == {"train": ["a b", "", "c d", "e f"], "valid": ["v"], "test": ["t"]}
     assert "saved dataset" in corpus.name
 
 
 def test_saved_single_dataset_carves_valid(tmp_path: Path, datasets: Any) -> None:
     datasets.Dataset.from_dict({"text": [f"row {i}" for i in range(20)]}).save_to_disk(str(tmp_path / "one"))
     corpus = load(tmp_path / "one")
-    assert corpus.splits["valid"] == ["row 19"] and len(corpus.splits["train"]) == 19
+    assert lines_of(corpus)["valid"] == ["row 19"] and len(corpus.splits["train"]) == 19
     assert "test" not in corpus.splits
     assert "last 5% of train" in corpus.name
 
@@ -183,7 +190,7 @@ def test_saved_dataset_missing_train_lists_splits(tmp_path: Path, datasets: Any)
     dataset_dict(datasets, training=["x"], validation=["y"]).save_to_disk(str(tmp_path / "s"))
     with pytest.raises(LstmlmError, match=r"no split 'train' \(available splits: training, validation\)"):
         load(tmp_path / "s")
-    assert load(tmp_path / "s", train_split="training").splits["train"] == ["x"]
+    assert lines_of(load(tmp_path / "s", train_split="training"))["train"] == ["x"]
 
 
 def test_hub_dataset_via_local_text_builder(
@@ -200,7 +207,7 @@ def test_hub_dataset_via_local_text_builder(
     monkeypatch.setattr(datasets, "load_dataset", fake_hub)
     corpus = load("someone/tiny-corpus", dataset_config="raw")
     assert seen == [("someone/tiny-corpus", "raw")]
-    assert corpus.splits["train"][0] == "line 0" and corpus.splits["valid"] == ["line 29"]
+    assert lines_of(corpus)["train"][0] == "line 0" and lines_of(corpus)["valid"] == ["line 29"]
     assert "someone/tiny-corpus" in corpus.name and "no split 'validation'" in corpus.name
 
 

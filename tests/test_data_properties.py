@@ -41,7 +41,8 @@ def load_written(raw: bytes) -> dict[str, list[str]]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "corpus.txt"
         path.write_bytes(raw)
-        return load_corpus(DataConfig(data=str(path))).splits
+        splits = load_corpus(DataConfig(data=str(path))).splits
+        return {name: source.to_list() for name, source in splits.items()}  # before the file goes
 
 
 def as_text(lines: list[str]) -> str:

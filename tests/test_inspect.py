@@ -18,7 +18,7 @@ from lstmlm.data.tokenizer import train_tokenizer
 from lstmlm.inspect import EquationModel, ablate, carried_states, rank_units, trace_text
 from lstmlm.model.lm import LanguageModel
 
-from .conftest import TINY_FLAGS
+from .conftest import TINY_FLAGS, tiny_lines
 
 PNG = b"\x89PNG\r\n\x1a\n"
 runner = CliRunner()
@@ -148,12 +148,19 @@ def test_unit_finder_finds_a_planted_number_unit_and_ablation_hurts() -> None:
 # ---------------------------------------------------------------- the command
 
 
-@pytest.fixture
-def trained_run(tiny_corpus: Path, tmp_path: Path) -> Path:
-    out = tmp_path / "run"
-    result = runner.invoke(app, ["train", "--data", str(tiny_corpus), "--out", str(out), *TINY_FLAGS])
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny run shared by the command tests (none of them writes to it)."""
+    root = tmp_path_factory.mktemp("inspect")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for name, n, seed in (("train", 300, 1), ("valid", 40, 2), ("test", 40, 3)):
+        (corpus / f"{name}.txt").write_text("\n".join(tiny_lines(n, seed)) + "\n", encoding="utf-8")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LSTMLM_CACHE", str(root / "cache"))
+        result = runner.invoke(app, ["train", "--data", str(corpus), "--out", str(root / "run"), *TINY_FLAGS])
     assert result.exit_code == 0, result.stderr
-    return out
+    return root / "run"
 
 
 def test_inspect_text_plot_npz_json(trained_run: Path, tmp_path: Path) -> None:

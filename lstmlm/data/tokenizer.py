@@ -18,13 +18,14 @@ import itertools
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from pathlib import Path
 
 import numpy as np
 from tokenizers import Regex, decoders, models, pre_tokenizers, trainers
 from tokenizers import Tokenizer as HFTokenizer
 
+from lstmlm.data.sources import LineSource, Progress
 from lstmlm.errors import LstmlmError
 
 SPECIALS = ("<unk>", "<eos>")
@@ -36,13 +37,22 @@ _NO_CAP = 2**31 - 1
 _BATCH_LINES = 10_000
 
 
-def train_tokenizer(kind: str, lines: Iterable[str], *, vocab_size: int = 0, min_freq: int = 1) -> Tokenizer:
+def train_tokenizer(
+    kind: str,
+    lines: LineSource | Iterable[str],
+    *,
+    vocab_size: int = 0,
+    min_freq: int = 1,
+    on_progress: Progress | None = None,
+) -> Tokenizer:
     """Train a ``word``, ``char`` or ``bpe`` tokenizer on ``lines`` (the train split).
 
     ``vocab_size`` caps the whole vocabulary, specials included (most frequent units
     kept, ties broken by the trainer's fixed order); 0 means no cap for word/char and
     8192 for bpe. ``min_freq`` drops rarer words/chars (bpe: rarer merges).
-    The same input always gives a byte-identical ``tokenizer.json``.
+    The same input always gives a byte-identical ``tokenizer.json``. The lines are
+    streamed through the trainer in batches; ``on_progress(lines_done, lines_total)``
+    follows them (total None when ``lines`` has no length).
     """
     if kind not in KINDS:
         raise LstmlmError(f"--tokenizer must be one of {', '.join(KINDS)} (got {kind!r})")
@@ -50,10 +60,11 @@ def train_tokenizer(kind: str, lines: Iterable[str], *, vocab_size: int = 0, min
         raise LstmlmError(
             f"--vocab-size {vocab_size} leaves no room for {kind}s next to {', '.join(SPECIALS)}"
         )
+    batches = _batches(lines, on_progress)
     if kind == "bpe":
-        return Tokenizer(_train_bpe(lines, vocab_size or DEFAULT_BPE_VOCAB, min_freq))
+        return Tokenizer(_train_bpe(batches, vocab_size or DEFAULT_BPE_VOCAB, min_freq))
     pipeline = _word_pipeline if kind == "word" else _char_pipeline
-    vocab = _count_units(pipeline({}), lines, vocab_size, min_freq)
+    vocab = _count_units(pipeline({}), batches, vocab_size, min_freq)
     return Tokenizer(pipeline(vocab))
 
 
@@ -70,14 +81,16 @@ def _char_pipeline(vocab: dict[str, int]) -> HFTokenizer:
     return tok
 
 
-def _count_units(tok: HFTokenizer, lines: Iterable[str], vocab_size: int, min_freq: int) -> dict[str, int]:
-    """Vocabulary of the units ``tok`` splits ``lines`` into: specials, then most frequent."""
+def _count_units(
+    tok: HFTokenizer, batches: Iterator[list[str]], vocab_size: int, min_freq: int
+) -> dict[str, int]:
+    """Vocabulary of the units ``tok`` splits the lines into: specials, then most frequent."""
     # The trainer's own special-token handling is unusable here: a special that also
     # occurs in the text (PTB's "<unk>") loses its id, so specials are placed by hand.
     trainer = trainers.WordLevelTrainer(
         vocab_size=_NO_CAP, min_frequency=min_freq, special_tokens=[], show_progress=False
     )
-    tok.train_from_iterator(_batches(lines), trainer=trainer)
+    tok.train_from_iterator(batches, trainer=trainer)
     learned = tok.get_vocab()
     units = [unit for unit in sorted(learned, key=learned.__getitem__) if unit not in SPECIALS]
     if vocab_size:
@@ -85,7 +98,7 @@ def _count_units(tok: HFTokenizer, lines: Iterable[str], vocab_size: int, min_fr
     return {unit: i for i, unit in enumerate((*SPECIALS, *units))}
 
 
-def _train_bpe(lines: Iterable[str], vocab_size: int, min_freq: int) -> HFTokenizer:
+def _train_bpe(batches: Iterator[list[str]], vocab_size: int, min_freq: int) -> HFTokenizer:
     tok = HFTokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -96,7 +109,7 @@ def _train_bpe(lines: Iterable[str], vocab_size: int, min_freq: int) -> HFTokeni
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_batches(lines), trainer=trainer)
+    tok.train_from_iterator(batches, trainer=trainer)
     # The byte-level regex keeps "<" apart from letters, so no merge can spell a special.
     return _without_added_tokens(tok)
 
@@ -107,10 +120,17 @@ def _without_added_tokens(tok: HFTokenizer) -> HFTokenizer:
     return HFTokenizer.from_str(json.dumps(data))
 
 
-def _batches(lines: Iterable[str]) -> Iterator[list[str]]:
-    it = iter(lines)
+def _batches(lines: LineSource | Iterable[str], on_progress: Progress | None = None) -> Iterator[list[str]]:
+    if isinstance(lines, LineSource):
+        yield from lines.iter_batches(on_progress=on_progress)
+        return
+    total = len(lines) if isinstance(lines, Sized) else None
+    it, done = iter(lines), 0
     while batch := list(itertools.islice(it, _BATCH_LINES)):
         yield batch
+        done += len(batch)
+        if on_progress is not None:
+            on_progress(done, total)
 
 
 class Tokenizer:
@@ -129,6 +149,8 @@ class Tokenizer:
     def encode_lines(self, lines: Iterable[str], *, dtype: type = np.int64) -> np.ndarray:
         """Ids of every line followed by ``<eos>``, as one flat array of ``dtype``."""
         chunks = [self._encode_batch(batch, dtype) for batch in _batches(lines)]
+        if len(chunks) == 1:
+            return chunks[0]
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
 
     def _encode_batch(self, lines: list[str], dtype: type) -> np.ndarray:

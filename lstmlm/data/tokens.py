@@ -6,7 +6,9 @@ Cache layout, one pair of files per (split content, tokenizer, format version)::
     <cache_dir>/<key>.json   {"format", "dtype", "length", "num_chars", "num_bytes"}
 
 The ``.json`` is written last, so a pair whose ``.json`` exists and whose ``.bin`` has the
-announced size is complete; anything else is re-encoded.
+announced size is complete; anything else is re-encoded. Encoding streams: batches of
+lines go through the tokenizer and straight into the ``.bin`` file, so memory stays flat
+whatever the split's size.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lstmlm.data.corpus import split_fingerprint
+from lstmlm.data.sources import LineSource, Progress, as_source, text_bytes
 from lstmlm.data.tokenizer import Tokenizer
 from lstmlm.errors import LstmlmError
 
@@ -52,34 +54,67 @@ def cache_dir_default() -> Path:
     return Path(os.environ.get("LSTMLM_CACHE") or Path.home() / ".cache" / "lstmlm").expanduser()
 
 
-def encode_split(lines: list[str], tokenizer: Tokenizer, *, cache_dir: Path | None) -> EncodedSplit:
+def encode_split(
+    lines: LineSource | Iterable[str],
+    tokenizer: Tokenizer,
+    *,
+    cache_dir: Path | None,
+    on_progress: Progress | None = None,
+) -> EncodedSplit:
     """Encode ``lines`` (each followed by ``<eos>``), reusing ``cache_dir`` when given.
 
-    A cache hit memory-maps the stored ids without running the tokenizer; a missing,
-    corrupt or unwritable cache falls back to encoding.
+    A cache hit memory-maps the stored ids without running the tokenizer (finding it
+    reads the text once, to fingerprint it); a miss streams the ids into the cache, and a
+    missing, corrupt or unwritable cache falls back to encoding in memory.
+    ``on_progress(lines_done, lines_total)`` follows the encoding.
     """
+    source = as_source(lines)
     if cache_dir is None:
-        return _encode(lines, tokenizer)
+        return _encode_in_memory(source, tokenizer, on_progress)
     cache_dir = Path(cache_dir)
-    key = cache_key(lines, tokenizer)
+    key = cache_key(source, tokenizer)
     cached = _read_cache(cache_dir, key)
-    if cached is not None:
-        return cached
-    return _write_cache(cache_dir, key, _encode(lines, tokenizer))
+    if cached is None:
+        try:
+            return _write_cache(cache_dir, key, source, tokenizer, on_progress)
+        except OSError:
+            return _encode_in_memory(source, tokenizer, on_progress)  # an unwritable cache only costs time
+    if on_progress is not None:
+        on_progress(len(source), len(source))
+    return cached
 
 
-def cache_key(lines: list[str], tokenizer: Tokenizer) -> str:
+def cache_key(lines: LineSource | Iterable[str], tokenizer: Tokenizer) -> str:
     """sha256 of the split content, the tokenizer and the cache format."""
     digest = hashlib.sha256()
-    for part in (f"lstmlm-tokens-{CACHE_FORMAT}", split_fingerprint(lines), tokenizer.to_json()):
+    for part in (f"lstmlm-tokens-{CACHE_FORMAT}", as_source(lines).fingerprint(), tokenizer.to_json()):
         digest.update(part.encode("utf-8") + b"\0")
     return digest.hexdigest()
 
 
-def _encode(lines: list[str], tokenizer: Tokenizer) -> EncodedSplit:
-    ids = tokenizer.encode_lines(lines, dtype=ids_dtype(tokenizer.vocab_size))
-    num_chars = sum(map(len, lines)) + len(lines)
-    num_bytes = sum(len(line.encode("utf-8")) for line in lines) + len(lines)
+def _encode_stream(
+    source: LineSource,
+    tokenizer: Tokenizer,
+    write: Callable[[np.ndarray], object],
+    on_progress: Progress | None,
+) -> tuple[int, int, int]:
+    """Pass each batch's ids to ``write``; returns (ids, chars, bytes) of the split."""
+    dtype = ids_dtype(tokenizer.vocab_size)
+    length = num_chars = num_bytes = 0
+    for batch in source.iter_batches(on_progress=on_progress):
+        ids = tokenizer.encode_lines(batch, dtype=dtype)
+        write(ids)
+        length += ids.size
+        num_chars += sum(map(len, batch)) + len(batch)  # each line end counts 1
+        num_bytes += len(text_bytes(batch))
+    return length, num_chars, num_bytes
+
+
+def _encode_in_memory(source: LineSource, tokenizer: Tokenizer, on_progress: Progress | None) -> EncodedSplit:
+    chunks: list[np.ndarray] = []
+    _, num_chars, num_bytes = _encode_stream(source, tokenizer, chunks.append, on_progress)
+    dtype = ids_dtype(tokenizer.vocab_size)
+    ids = np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
     return EncodedSplit(ids=ids, num_chars=num_chars, num_bytes=num_bytes)
 
 
@@ -101,25 +136,29 @@ def _read_cache(cache_dir: Path, key: str) -> EncodedSplit | None:
         return None
 
 
-def _write_cache(cache_dir: Path, key: str, split: EncodedSplit) -> EncodedSplit:
+def _write_cache(
+    cache_dir: Path, key: str, source: LineSource, tokenizer: Tokenizer, on_progress: Progress | None
+) -> EncodedSplit:
+    """Stream the ids of ``source`` into the cache pair ``key``, then memory-map them.
+
+    Raises OSError when the cache cannot be written (the temp file is removed).
+    """
     bin_path, meta_path = _cache_paths(cache_dir, key)
+    dtype = ids_dtype(tokenizer.vocab_size)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with _atomic_file(bin_path) as f:
+        length, num_chars, num_bytes = _encode_stream(source, tokenizer, f.write, on_progress)
     meta = {
         "format": CACHE_FORMAT,
-        "dtype": split.ids.dtype.str,
-        "length": int(split.ids.size),
-        "num_chars": split.num_chars,
-        "num_bytes": split.num_bytes,
+        "dtype": dtype.str,
+        "length": length,
+        "num_chars": num_chars,
+        "num_bytes": num_bytes,
     }
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with _atomic_file(bin_path) as f:
-            split.ids.tofile(f)
-        with _atomic_file(meta_path) as f:
-            f.write(json.dumps(meta, indent=2).encode("utf-8"))
-        ids = _open_ids(bin_path, split.ids.dtype, split.ids.size)
-    except OSError:
-        return split  # an unwritable cache only costs time
-    return EncodedSplit(ids=ids, num_chars=split.num_chars, num_bytes=split.num_bytes)
+    with _atomic_file(meta_path) as f:
+        f.write(json.dumps(meta, indent=2).encode("utf-8"))
+    ids = _open_ids(bin_path, dtype, length)
+    return EncodedSplit(ids=ids, num_chars=num_chars, num_bytes=num_bytes)
 
 
 def _open_ids(path: Path, dtype: np.dtype, length: int) -> np.ndarray:

@@ -97,6 +97,11 @@ class CellStack(nn.Module):
 
     def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         # x: (T, B, emsize) -> y: (T, B, nhid); state tensors (nlayers, B, nhid)
+        device = x.device.type
+        if torch.is_autocast_enabled(device):  # the hand-written backward is fp32: run in fp32
+            with torch.autocast(device, enabled=False):
+                y, state, _ = self._run(x.float(), tuple(s.float() for s in state), trace=False)
+            return y, state
         y, state, _ = self._run(x, state, trace=False)
         return y, state
 

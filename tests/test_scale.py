@@ -1,0 +1,213 @@
+"""Speed and scale on CPU: bf16 autocast, the fp16 rules, torch.compile, 2-process gloo DDP."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from lstmlm import checkpoint as ckpt
+from lstmlm import train as train_module
+from lstmlm.cli import app
+from lstmlm.config import replace
+from lstmlm.metrics import read_metrics
+from lstmlm.precision import Precision, resolve_precision
+from lstmlm.runs import evaluate_split, run_split, start_training
+from lstmlm.train import step_verdict
+
+from .conftest import TINY_FLAGS, tiny_config
+
+runner = CliRunner()
+
+
+def events(run: Path, kind: str) -> list[dict]:
+    return [r for r in read_metrics(run / ckpt.METRICS) if r["event"] == kind]
+
+
+def test_bf16_autocast_on_cpu_trains_resumes_in_fp32_and_loads(tiny_corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    config = tiny_config(tiny_corpus, precision="bf16", max_steps=60)
+    start_training(out, config, resume=False, overwrite=False)
+    assert events(out, "start")[0]["precision"] == "bf16"
+    losses = [r["loss"] for r in events(out, "log")]
+    assert losses[-1] < losses[0] - 0.5
+    state = ckpt.latest_checkpoint(out).state
+    assert all(h.dtype == torch.float32 for h in state["hidden"])
+
+    start_training(
+        out, replace(config, train={"precision": "fp32", "max_steps": 70}), resume=True, overwrite=False
+    )
+    assert events(out, "start")[-1]["precision"] == "fp32" and events(out, "end")[-1]["step"] == 70
+    run = ckpt.load_run(out)
+    ppl = evaluate_split(run.model, run_split(run, "valid", None), run.config, "valid", "word").perplexity
+    assert ppl < run.tokenizer.vocab_size / 2
+
+
+def test_fp16_needs_cuda_and_says_so_before_writing(tiny_corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["train", "--data", str(tiny_corpus), "--out", str(out), *TINY_FLAGS, "--device", "cpu"]
+    result = runner.invoke(app, [*args, "--precision", "fp16"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: --precision fp16 needs a CUDA GPU (here: cpu); use bf16 or fp32 on this device"
+    ]
+    assert not (out / ckpt.CONFIG).exists()
+    cpu = torch.device("cpu")
+    assert resolve_precision("auto", cpu).name == "fp32" and resolve_precision("bf16", cpu).name == "bf16"
+
+
+@pytest.mark.parametrize("cell", ["lstm-eq", "gru-eq"])
+def test_equation_cells_under_bf16_autocast_keep_an_fp32_recurrence(cell: str) -> None:
+    from lstmlm.config import ModelConfig
+    from lstmlm.model.lm import LanguageModel
+
+    torch.manual_seed(0)
+    model = LanguageModel(ModelConfig(cell=cell, ntoken=20, emsize=8, nhid=8, nlayers=2, dropout=0.0))
+    tokens = torch.randint(0, 20, (6, 3))
+    reference, _ = model(tokens, model.init_state(3))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, state = model(tokens, model.init_state(3))
+    assert logits.dtype == torch.bfloat16 and all(s.dtype == torch.float32 for s in state)
+    torch.testing.assert_close(logits.float(), reference, atol=0.1, rtol=0.05)  # bf16 decoder
+    logits.float().square().mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_fp16_overflow_is_the_scalers_business_not_a_nonfinite_step() -> None:
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
+    finite, inf, nan = torch.tensor(1.5), torch.tensor(math.inf), torch.tensor(math.nan)
+    verdict = step_verdict(finite, inf, scaler=scaler, signal_received=None, timed_save=False)
+    assert not verdict.step and verdict.overflow  # skipped, not counted
+    verdict = step_verdict(nan, inf, scaler=scaler, signal_received=None, timed_save=False)
+    assert not verdict.step and not verdict.overflow  # counted: the loss itself is not finite
+    low = torch.amp.GradScaler("cpu", init_scale=0.5)
+    verdict = step_verdict(finite, inf, scaler=low, signal_received=None, timed_save=False)
+    assert not verdict.overflow  # counted: scaling below 1 is not what overflowed
+    plain = torch.amp.GradScaler("cpu", enabled=False)
+    verdict = step_verdict(finite, inf, scaler=plain, signal_received=None, timed_save=False)
+    assert not verdict.step and not verdict.overflow
+    assert step_verdict(finite, finite, scaler=plain, signal_received=None, timed_save=False).step
+
+
+def test_loss_scaler_in_the_loop_skips_overflows_and_is_checkpointed(
+    tiny_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class ScaledFp32(Precision):  # fp16's loss scaling on CPU arithmetic (CPU has no fp16 LSTM)
+        def autocast(self):  # type: ignore[override]
+            return Precision("fp32", "cpu").autocast()
+
+        def scaler(self) -> torch.amp.GradScaler:
+            return torch.amp.GradScaler("cpu", init_scale=1024.0)
+
+    monkeypatch.setattr(train_module, "resolve_precision", lambda *args: ScaledFp32("fp16", "cpu"))
+    real_step, calls = train_module.train_step, {"n": 0}
+
+    def overflow_on_steps_5_to_7(model, *args, **kwargs):
+        calls["n"] += 1
+        if not 5 <= calls["n"] <= 7:
+            return real_step(model, *args, **kwargs)
+        hook = model.decoder.bias.register_hook(lambda grad: grad * math.inf)
+        try:
+            return real_step(model, *args, **kwargs)
+        finally:
+            hook.remove()
+
+    monkeypatch.setattr(train_module, "train_step", overflow_on_steps_5_to_7)
+    out = tmp_path / "run"
+    config = tiny_config(tiny_corpus, max_steps=20, max_bad_steps=2, log_every=10, eval_every=10)
+    state = start_training(out, config, resume=False, overwrite=False).state
+    assert state.step == 20 and not events(out, "nonfinite")
+    first = events(out, "log")[0]
+    assert first["overflow_skips"] == 3 and first["loss_scale"] == 1024.0 / 8
+    assert state.tokens == 17 * 8 * 4  # the three skipped steps trained nothing
+    assert ckpt.latest_checkpoint(out).state["scaler"]["scale"] == 1024.0 / 8
+
+
+@pytest.mark.slow  # compiling takes ~25 s on a cold inductor cache
+def test_compiled_model_trains_and_saves_plain_keys(tiny_corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    config = tiny_config(tiny_corpus, compile=True, max_steps=20, eval_every=20, log_every=5)
+    start_training(out, config, resume=False, overwrite=False)
+    losses = [r["loss"] for r in events(out, "log")]
+    assert losses[-1] < losses[0]
+    for name in (ckpt.MODEL, ckpt.BEST):
+        tensors, _ = ckpt.read_weights(out / name)
+        assert not any("_orig_mod" in key for key in tensors)
+    fresh = subprocess.run(
+        [sys.executable, "-m", "lstmlm", "eval", str(out), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert fresh.returncode == 0, fresh.stderr
+    vocab = ckpt.read_config(out).model.ntoken
+    assert json.loads(fresh.stdout)["perplexity"] < vocab / 2
+
+
+# ---------------------------------------------------------------- two processes, gloo
+
+DDP_FLAGS = [*TINY_FLAGS, "--device", "cpu"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(nproc: int, *args: str) -> subprocess.CompletedProcess:
+    """``lstmlm train`` under torchrun with ``nproc`` CPU processes (1: plain ``python -m lstmlm``)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if nproc == 1:
+        command = [sys.executable, "-m", "lstmlm"]
+    else:
+        run = ["-m", "torch.distributed.run", f"--nproc_per_node={nproc}", f"--master_port={free_port()}"]
+        command = [sys.executable, *run, "-m", "lstmlm"]
+    return subprocess.run([*command, "train", *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_match_one_and_resume_with_one(tiny_corpus: Path, tmp_path: Path) -> None:
+    data = ["--data", str(tiny_corpus)]
+    two, one = tmp_path / "two", tmp_path / "one"
+    result = launch(2, *data, "--out", str(two), *DDP_FLAGS)  # 60 steps
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("Training summary") == 1  # rank 0 alone reports
+    end = events(two, "end")[-1]
+    assert end["ranks_in_sync"] is True and events(two, "start")[0]["world_size"] == 2
+    assert end["tokens"] == 60 * 8 * 4  # global batch 4: 2 streams on each rank
+    assert ckpt.latest_checkpoint(two).state["hidden"][0].shape[1] == 4  # all streams, not rank 0's
+
+    more = [*DDP_FLAGS, "--max-steps", "80"]
+    result = launch(1, "--out", str(two), "--resume", *more)
+    assert result.returncode == 0, result.stderr
+    assert "resuming at step 60" in result.stdout
+    steps = [r["step"] for r in events(two, "log")]
+    assert steps == sorted(set(steps)) and steps[-1] == 80
+
+    assert launch(1, *data, "--out", str(one), *more).returncode == 0  # evaluates at the same steps
+    valid_two = {r["step"]: r["valid_loss"] for r in events(two, "eval")}
+    valid_one = {r["step"]: r["valid_loss"] for r in events(one, "eval")}
+    assert sorted(valid_two) == sorted(valid_one) == [30, 60, 66, 80]
+    for step, loss in valid_one.items():
+        assert valid_two[step] == pytest.approx(loss, rel=1e-3), step
+
+
+def test_batch_size_not_divisible_by_processes_is_one_clear_error(tiny_corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = launch(3, "--data", str(tiny_corpus), "--out", str(out), *DDP_FLAGS)  # batch size 4
+    assert result.returncode == 1
+    ours = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert ours == [
+        "error: --batch-size 4 is the global number of streams and must be divisible by the 3 processes; "
+        "use a multiple of 3"
+    ]
+    assert not (out / ckpt.CONFIG).exists()
