@@ -200,7 +200,7 @@ def main_first(work: Callable[[], T]) -> T:
 
 
 def from_main(work: Callable[[], T]) -> T:
-    """``work()`` run on rank 0 and its (picklable) result handed to every rank."""
+    """``work()`` run on rank 0 and its result handed to every rank (plain data: str, numbers)."""
     group = current()
     if not group.distributed:
         return work()

@@ -165,8 +165,9 @@ def start_training(
         if resume:
             tokenizer = Tokenizer.load(out / ckpt.TOKENIZER)
         else:
-            tokenizer = distributed.from_main(
-                lambda: build_tokenizer(config, corpus, on_progress=_stage(on_data, "tokenizer"))
+            progress = _stage(on_data, "tokenizer")
+            tokenizer = Tokenizer.from_json(  # trained once, sent to every rank as its JSON
+                distributed.from_main(lambda: build_tokenizer(config, corpus, on_progress=progress).to_json())
             )
         config = replace(config, model={"ntoken": tokenizer.vocab_size})
         encoded = distributed.main_first(
