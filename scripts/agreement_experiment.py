@@ -38,6 +38,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--cells", nargs="+", default=DEFAULT_CELLS, choices=CELLS, metavar="CELL")
     p.add_argument("--config", type=Path, default=ROOT / "configs" / "demo.toml")
     p.add_argument("--max-steps", type=int, default=None, help="steps per cell (default: the config's)")
+    p.add_argument("--seed", type=int, default=None, help="training seed (default: the config's)")
     p.add_argument("--suite", default="default", help="'default' or a BLiMP-style JSONL file")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "agreement_experiment")
     p.add_argument("--plot", type=Path, default=ROOT / "docs" / "agreement_experiment.png")
@@ -57,6 +58,8 @@ def train_cell(cell: str, args: argparse.Namespace) -> dict[str, Any]:
     flags: dict[str, dict[str, Any]] = {"model": {"cell": cell}, "train": {}}
     if args.max_steps is not None:
         flags["train"]["max_steps"] = args.max_steps
+    if args.seed is not None:
+        flags["train"]["seed"] = args.seed
     out = args.out / cell
     config = plan_run(out, load_toml(args.config), flags, resume=False, overwrite=True)
     start = time.monotonic()
@@ -119,6 +122,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
         ax.axhline(50, color="grey", linestyle=":", linewidth=1)
         ax.set_title(f"{kind} agreement")
         ax.set_xlabel("attractors")
+        ax.set_xticks(sorted({row["attractors"] for r in results for row in r["attractors"]}))
         ax.set_ylim(0, 102)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("accuracy (%)")

@@ -268,3 +268,16 @@ def test_inference_follows_weight_updates(cell: str) -> None:
         expected, _, _ = ours.trace(x, state)
     assert not torch.allclose(after, before, atol=1e-3)
     torch.testing.assert_close(after, expected, atol=1e-5, rtol=0)
+
+
+def test_the_fast_path_leaves_the_global_rng_alone() -> None:
+    """Its first call probes oneDNN; drawing random numbers there would shift every later
+    dropout mask, so a resumed run (which probes again) would not repeat the original."""
+    from lstmlm.model.cells import _onednn_works
+
+    _onednn_works.cache_clear()
+    cell = make_cell("lstm-eq", E, H)
+    x, state = torch.randn(20, B, E), (torch.zeros(B, H), torch.zeros(B, H))
+    rng = torch.get_rng_state()
+    cell.scan(x, state)
+    assert torch.equal(torch.get_rng_state(), rng)
