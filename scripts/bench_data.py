@@ -5,9 +5,11 @@ of ~20 words drawn from a Zipf-like 50k-word vocabulary) to a temp folder. Then,
 tokenizer, a fresh process loads the folder, trains the tokenizer on the train split and
 encodes all splits into an empty token cache; its peak RSS is ``ru_maxrss``. A second fresh
 process loads the folder again and gets every split from the cache (the tokenizer must not
-run): "hit s" is that whole second run (reading the text to check it and fingerprint it,
-then memory-mapping), "mmap ms" the memory-mapping alone. "import RSS MB" is the encoding
-process's RSS once lstmlm (and torch, which lstmlm.data.tokens imports) is loaded.
+run): "hit s" is that whole second run (for files of 16 MB and more an unchanged file is
+not re-read: its scan and fingerprint are remembered; smaller files are read again to check
+and fingerprint them; then memory-mapping), "mmap ms" the memory-mapping alone.
+"import RSS MB" is the encoding process's RSS once lstmlm (and torch, which
+lstmlm.data.tokens imports) is loaded.
 
     python scripts/bench_data.py [--mb 100] [--tokenizers word,char,bpe] [--keep]
 """
@@ -168,6 +170,7 @@ def main() -> None:
 
     kinds = [kind.strip() for kind in args.tokenizers.split(",") if kind.strip()]
     work = Path(tempfile.mkdtemp(prefix="lstmlm-bench-data-"))
+    os.environ["LSTMLM_CACHE"] = str(work / "lstmlm-cache")  # the children's scan memos, cleaned up with it
     try:
         corpus = work / "corpus"
         corpus.mkdir()

@@ -362,3 +362,23 @@ def test_encoding_a_30mb_file_keeps_memory_flat(tmp_path: Path) -> None:
     growth = result["peak"] - result["base"]
     assert result["tokens"] > 5_000_000
     assert growth < 100 * 2**20, f"RSS grew by {growth / 2**20:.0f} MiB while encoding a 30 MiB file"
+
+
+def test_an_unchanged_file_is_not_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lstmlm.data import sources
+
+    monkeypatch.setattr(sources, "MEMO_MIN_BYTES", 0)  # a large corpus, in effect
+    path = tmp_path / "corpus.txt"
+    path.write_text("a b\n\nc d e\n", encoding="utf-8")
+    first, text_lines = sources.scan_text_file(path, count_text=3, fingerprint=True)
+    reads = []
+    real = sources._line_blocks
+    monkeypatch.setattr(sources, "_line_blocks", lambda *a, **k: reads.append(1) or real(*a, **k))
+    again, again_text = sources.scan_text_file(path, count_text=3, fingerprint=True)
+    assert not reads  # remembered: size, mtime and inode are unchanged
+    assert (len(again), again.fingerprint(), again_text) == (len(first), first.fingerprint(), text_lines)
+    assert again.to_list() == first.to_list() == ["a b", "", "c d e"]
+
+    path.write_text("a b\n\nc d e\nf\n", encoding="utf-8")  # changed: read again
+    changed, _ = sources.scan_text_file(path, fingerprint=True)
+    assert reads and len(changed) == 4 and changed.fingerprint() != first.fingerprint()

@@ -9,6 +9,7 @@ gives: UTF-8, a leading BOM dropped, ``\\r\\n`` accepted, spaces and empty lines
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -25,6 +26,7 @@ BATCH_LINES = 10_000  # lines per batch handed to the tokenizer, at most ...
 BATCH_CHARS = 1 << 18  # ... and about this many characters, which bounds encode_batch's memory
 BLOCK_BYTES = 1 << 18  # bytes read from a text file at a time (a block fits one batch)
 DATASET_ROWS = 4096  # rows read from a dataset at a time
+MEMO_MIN_BYTES = 16 << 20  # files at least this large have their scan remembered (_ScanMemo)
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -245,6 +247,12 @@ def scan_text_file(
     to ``count_text``. ``fingerprint`` also fingerprints the file in the same pass (worth
     it when the whole file is a split). ``on_progress(bytes_read, file_size)`` follows the pass.
     """
+    memo = _ScanMemo(path)
+    known = memo.get(count_text, fingerprint)
+    if known is not None:
+        if on_progress is not None:
+            on_progress(known[0].stop - known[0].start, known[0].stop - known[0].start)
+        return known
     digest = hashlib.sha256() if fingerprint else None
     try:
         with path.open("rb") as f:
@@ -266,7 +274,76 @@ def scan_text_file(
     source = FileSource(path, start, status.st_size, newlines + (last != b"\n"), _stamp(status))
     if digest is not None:
         source._fingerprint = _final_digest(digest, last)
+    memo.put(source, status, text_lines, count_text)
     return source, text_lines
+
+
+def cache_dir() -> Path:
+    """``$LSTMLM_CACHE`` if set, else ``~/.cache/lstmlm``: token ids and scan results."""
+    return Path(os.environ.get("LSTMLM_CACHE") or Path.home() / ".cache" / "lstmlm").expanduser()
+
+
+class _ScanMemo:
+    """What a scan of a text file found, kept while the file is unchanged.
+
+    Keyed by the resolved path; valid while size, modification time (ns) and inode are
+    those recorded, as build tools judge files. Lets a second run on a large unchanged
+    corpus skip re-reading it (the token cache hit then takes milliseconds). Files under
+    ``MEMO_MIN_BYTES`` are always read. A memo that cannot be read or written is ignored.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            resolved = str(path.resolve())
+            self.status: os.stat_result | None = path.stat()
+        except OSError:
+            self.status = None
+            return
+        if self.status.st_size < MEMO_MIN_BYTES:  # cheap to re-read; and immune to coarse mtimes
+            self.status = None
+            return
+        key = hashlib.sha256(resolved.encode("utf-8", "surrogatepass")).hexdigest()
+        self.file = cache_dir() / "scans" / f"{key}.json"
+
+    def _stamp(self, status: os.stat_result) -> list[int]:
+        return [status.st_size, status.st_mtime_ns, status.st_ino]
+
+    def get(self, count_text: int, fingerprint: bool) -> tuple[FileSource, int] | None:
+        if self.status is None:
+            return None
+        try:
+            memo = json.loads(self.file.read_text(encoding="utf-8"))
+            if memo["stamp"] != self._stamp(self.status) or count_text > memo["count_text"]:
+                return None
+            if fingerprint and not memo["fingerprint"]:
+                return None
+            source = FileSource(
+                self.path, memo["start"], self.status.st_size, memo["lines"], _stamp(self.status)
+            )
+            source._fingerprint = memo["fingerprint"] or None
+            return source, min(memo["text_lines"], count_text)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, source: FileSource, status: os.stat_result, text_lines: int, count_text: int) -> None:
+        if self.status is None:
+            return
+        memo = {
+            "stamp": self._stamp(status),
+            "start": source.start,
+            "lines": len(source),
+            "text_lines": text_lines,
+            "count_text": count_text,
+            "fingerprint": source._fingerprint or "",
+        }
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.file.with_name(f".{self.file.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(memo), encoding="utf-8")
+            os.replace(tmp, self.file)
+        except OSError:
+            pass  # a memo is an optimisation only
 
 
 def _lf_only(block: bytes) -> bytes:

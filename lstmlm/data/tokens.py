@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from lstmlm.data.sources import LineSource, Progress, as_source, text_bytes
+from lstmlm.data.sources import LineSource, Progress, as_source, cache_dir, text_bytes
 from lstmlm.data.tokenizer import Tokenizer
 from lstmlm.errors import LstmlmError
 
@@ -51,7 +51,7 @@ def ids_dtype(vocab_size: int) -> np.dtype:
 
 def cache_dir_default() -> Path:
     """``$LSTMLM_CACHE`` if set, else ``~/.cache/lstmlm``."""
-    return Path(os.environ.get("LSTMLM_CACHE") or Path.home() / ".cache" / "lstmlm").expanduser()
+    return cache_dir()
 
 
 def encode_split(
