@@ -182,40 +182,36 @@ def main_first(work: Callable[[], T]) -> T:
     For work whose results the others reuse (rank 0 fills the token cache, the others then
     hit it) and for rank 0's own work before the others may look (opening the run folder).
     """
-    group = current()
-    if not group.distributed:
+    if not current().distributed:
         return work()
-    if group.is_main:
-        try:
-            result = work()
-        except BaseException as e:
-            _broadcast([_describe(e)])
-            raise
-        _broadcast([None])
-        return result
-    failure = _broadcast([None])[0]
-    if failure is not None:
-        raise LstmlmError(failure)
-    return work()
+    result, ran_here = _on_main(work, send_result=False)
+    return result if ran_here else work()  # type: ignore[return-value]
 
 
 def from_main(work: Callable[[], T]) -> T:
     """``work()`` run on rank 0 and its result handed to every rank (plain data: str, numbers)."""
-    group = current()
-    if not group.distributed:
+    if not current().distributed:
         return work()
-    if group.is_main:
+    return _on_main(work, send_result=True)[0]  # type: ignore[return-value]
+
+
+def _on_main(work: Callable[[], T], *, send_result: bool) -> tuple[T | None, bool]:
+    """Rank 0 runs ``work`` and tells the others whether it failed (and, if asked, its result).
+
+    Returns (result, whether this rank ran it); a failure on rank 0 is raised on every rank.
+    """
+    if current().is_main:
         try:
             result = work()
         except BaseException as e:
             _broadcast([None, _describe(e)])
             raise
-        _broadcast([result, None])
-        return result
+        _broadcast([result if send_result else None, None])
+        return result, True
     result, failure = _broadcast([None, None])
     if failure is not None:
         raise LstmlmError(failure)
-    return result
+    return result, False
 
 
 def _broadcast(box: list) -> list:
