@@ -139,8 +139,12 @@ class TrainDisplay:
                 tps="–",
                 lr="–",
             )
+            where = f"{m['device']}, {m.get('precision', 'fp32')}"
+            where += ", compiled" if m.get("compile") else ""
+            if m.get("world_size", 1) > 1:
+                where += f", {m['world_size']} processes"
             info(
-                f"training {m['parameters']:,} parameters on {m['device']}: "
+                f"training {m['parameters']:,} parameters on {where}: "
                 f"{m['total_steps']:,} steps, {m['windows_per_epoch']:,} windows per epoch"
             )
         elif kind == "log":
@@ -151,6 +155,11 @@ class TrainDisplay:
                 tps=f"{m['tokens_per_s']:,.0f}",
                 lr=f"{m['lr']:.3g}",
             )
+            if m.get("overflow_skips"):  # fp16: steps the loss scaler skipped since the last log
+                self.progress.console.print(
+                    f"[yellow]step {m['step']}: {m['overflow_skips']} fp16 overflow step(s) skipped, "
+                    f"loss scale {m['loss_scale']:g}[/]"
+                )
             if not self.live:
                 info(
                     f"step {m['step']:>6}/{m['total_steps']}  epoch {m['epoch']}  loss {m['loss']:.3f}  "
