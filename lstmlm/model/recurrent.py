@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from lstmlm.config import CUSTOM_CELLS, FUSED_CELLS, ModelConfig
 from lstmlm.errors import LstmlmError
-from lstmlm.model.cells import Gates, VanillaRNNCell, make_cell
+from lstmlm.model.cells import Gates, GRUCell, LSTMCell, RecurrentCell, VanillaRNNCell, make_cell
 
 State = tuple[Tensor, ...]
 
@@ -73,11 +73,19 @@ class CellStack(nn.Module):
     without dropout. No dropout after the last layer: ``LanguageModel`` applies it.
     """
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cells: Sequence[RecurrentCell], dropout: float = 0.0) -> None:
         super().__init__()
+        self.cells = nn.ModuleList(cells)
+        self.drop = nn.Dropout(dropout)
+        self.nlayers, self.nhid = len(self.cells), self.cells[0].hidden_size
+        self.state_size = self.cells[0].state_size
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig) -> CellStack:
+        """The stack of ``cfg.cell`` (one of ``config.CUSTOM_CELLS``) that ``cfg`` describes."""
         if cfg.cell not in CUSTOM_CELLS:
             raise LstmlmError(f"cell {cfg.cell!r} has no equation cell; use FusedStack")
-        self.cells = nn.ModuleList(
+        cells = [
             make_cell(
                 cfg.cell,
                 cfg.emsize if layer == 0 else cfg.nhid,
@@ -86,10 +94,8 @@ class CellStack(nn.Module):
                 layer=layer,
             )
             for layer in range(cfg.nlayers)
-        )
-        self.drop = nn.Dropout(cfg.dropout)
-        self.nlayers, self.nhid = cfg.nlayers, cfg.nhid
-        self.state_size = self.cells[0].state_size
+        ]
+        return cls(cells, cfg.dropout)
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> State:
         zeros = torch.zeros(self.nlayers, batch_size, self.nhid, device=device)
@@ -147,28 +153,16 @@ def equation_stack(stack: nn.Module) -> CellStack:
     if not isinstance(stack, FusedStack):
         raise TypeError(f"not a recurrent stack: {type(stack).__name__}")
     rnn = stack.rnn
-    if isinstance(rnn, nn.LSTM):
-        cell = "lstm-eq"
-    elif isinstance(rnn, nn.GRU):
-        cell = "gru-eq"
-    else:
-        cell = "rnn"
-    cfg = ModelConfig(
-        cell="lstm-eq" if cell == "rnn" else cell,
-        ntoken=1,
-        emsize=rnn.input_size,
-        nhid=rnn.hidden_size,
-        nlayers=rnn.num_layers,
-        dropout=0.0,
-    )
-    equations = CellStack(cfg)
-    if cell == "rnn":
-        nonlinearity = rnn.nonlinearity
-        equations.cells = nn.ModuleList(
-            VanillaRNNCell(rnn.input_size if layer == 0 else rnn.hidden_size, rnn.hidden_size, nonlinearity)
-            for layer in range(rnn.num_layers)
-        )
-        equations.state_size = 1
+    cells: list[RecurrentCell] = []
+    for layer in range(rnn.num_layers):
+        inputs = rnn.input_size if layer == 0 else rnn.hidden_size
+        if isinstance(rnn, nn.LSTM):
+            cells.append(LSTMCell(inputs, rnn.hidden_size))
+        elif isinstance(rnn, nn.GRU):
+            cells.append(GRUCell(inputs, rnn.hidden_size))
+        else:
+            cells.append(VanillaRNNCell(inputs, rnn.hidden_size, rnn.nonlinearity))
+    equations = CellStack(cells)
     device = next(rnn.parameters()).device
     equations.to(device)
     with torch.no_grad():
@@ -182,4 +176,4 @@ def build_recurrent(cfg: ModelConfig) -> nn.Module:
     """The stack for ``cfg.cell``: fused for the PyTorch cells, ``CellStack`` for the others."""
     if cfg.cell in FUSED_CELLS:
         return FusedStack(cfg)
-    return CellStack(cfg)
+    return CellStack.from_config(cfg)
