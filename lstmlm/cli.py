@@ -306,6 +306,7 @@ def train(
     Several GPUs or nodes: start it with torchrun (--batch-size is the global batch), e.g.
     torchrun --nproc_per_node=4 -m lstmlm train ...
     """
+    from lstmlm.evaluate import perplexity
     from lstmlm.runs import plan_run, start_training
     from lstmlm.tensorboard import TensorBoardLog
 
@@ -382,7 +383,7 @@ def train(
             f"vocab {outcome.config.model.ntoken:,}",
         ),
         ("steps", f"{state.step:,} ({state.tokens:,} tokens, {state.elapsed:.0f} s)"),
-        ("best valid ppl", report.fmt(_exp(state.best_valid_loss))),
+        ("best valid ppl", report.fmt(perplexity(state.best_valid_loss))),
     ]
     if outcome.test is not None:
         rows.append(("test ppl (best weights)", report.fmt(outcome.test.perplexity)))
@@ -391,12 +392,6 @@ def train(
             if value is not None:
                 rows.append((f"test {key.replace('_', ' ')}", report.fmt(value, 4)))
     report.train_summary(rows)
-
-
-def _exp(loss: float) -> float:
-    import math
-
-    return math.exp(min(loss, 700.0))
 
 
 # ---------------------------------------------------------------- eval

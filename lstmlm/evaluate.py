@@ -67,6 +67,11 @@ class Evaluation:
         return self.__dict__.copy()
 
 
+def perplexity(loss: float) -> float:
+    """exp(mean loss in nats), capped so that a diverged loss gives a huge number, not an overflow."""
+    return math.exp(min(loss, 700.0))
+
+
 def summarize(
     split: str,
     loss: float,
@@ -77,7 +82,7 @@ def summarize(
     tokenizer_kind: str,
 ) -> Evaluation:
     """Perplexity, plus bits per char/byte over the share of the text that was scored."""
-    result = Evaluation(split, loss, math.exp(min(loss, 700.0)), tokens_scored)
+    result = Evaluation(split, loss, perplexity(loss), tokens_scored)
     share = tokens_scored / max(tokens_total, 1)
     bits = loss * tokens_scored / math.log(2)
     if tokenizer_kind == "char":

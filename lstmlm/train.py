@@ -39,7 +39,7 @@ from lstmlm import distributed
 from lstmlm.config import DEVICES, RunConfig
 from lstmlm.data.tokens import get_window, num_windows
 from lstmlm.errors import LstmlmError
-from lstmlm.evaluate import evaluate_loss
+from lstmlm.evaluate import evaluate_loss, perplexity
 from lstmlm.metrics import MetricsLog
 from lstmlm.model.lm import LanguageModel
 from lstmlm.model.recurrent import State
@@ -424,8 +424,8 @@ def train(
             "eval",
             {
                 "valid_loss": valid_loss,
-                "valid_ppl": _ppl(valid_loss),
-                "best_valid_ppl": _ppl(state.best_valid_loss),
+                "valid_ppl": perplexity(valid_loss),
+                "best_valid_ppl": perplexity(state.best_valid_loss),
                 "lr": scheduled_lr(config, state, steps),  # for the next step
                 "improved": improved,
                 "annealed": annealed,
@@ -507,7 +507,7 @@ def train(
                     if interval_tokens:
                         record = {
                             "loss": mean,
-                            "ppl": _ppl(mean),
+                            "ppl": perplexity(mean),
                             "lr": lr,
                             "tokens_per_s": interval_tokens / max(now - interval_start, 1e-9),
                             "total_steps": steps,
@@ -544,7 +544,7 @@ def train(
     emit(
         "end",
         {
-            "best_valid_ppl": _ppl(state.best_valid_loss),
+            "best_valid_ppl": perplexity(state.best_valid_loss),
             "tokens": state.tokens,
             "elapsed": state.elapsed,
             "ranks_in_sync": in_sync,
@@ -566,7 +566,3 @@ def _host_or_device(source: Tensor, device: torch.device) -> Tensor:
 
 def _ignore_event(kind: str, metrics: dict[str, Any]) -> None:
     pass
-
-
-def _ppl(loss: float) -> float:
-    return math.exp(min(loss, 700.0))
