@@ -26,7 +26,6 @@ import io
 import json
 import os
 import signal
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from safetensors.torch import save as save_safetensors_bytes
 from lstmlm.config import RunConfig
 from lstmlm.data.tokenizer import Tokenizer
 from lstmlm.errors import LstmlmError
+from lstmlm.files import fsync_dir, write_atomic
 from lstmlm.model.lm import LanguageModel
 
 CONFIG = "config.json"
@@ -55,37 +55,6 @@ TIED_KEY = "decoder.weight"  # dropped when tied; it is the embedding
 
 
 # ---------------------------------------------------------------- atomic files
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old or the new file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def remove_stale_temp_files(run_dir: Path) -> None:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lstmlm.checkpoint import write_atomic
+from lstmlm.files import write_atomic
 
 
 class MetricsLog:

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from lstmlm.checkpoint import METRICS, write_atomic
+from lstmlm.checkpoint import METRICS
 from lstmlm.errors import LstmlmError
+from lstmlm.files import write_atomic
 from lstmlm.metrics import read_metrics
 
 FORMATS = (".png", ".pdf", ".svg")

@@ -18,9 +18,9 @@ from lstmlm import checkpoint as ckpt
 from lstmlm import distributed
 from lstmlm.config import RunConfig, replace, resolve
 from lstmlm.data.corpus import Corpus, load_corpus
-from lstmlm.data.sources import Progress
+from lstmlm.data.sources import Progress, cache_dir
 from lstmlm.data.tokenizer import Tokenizer, train_tokenizer
-from lstmlm.data.tokens import EncodedSplit, batchify, cache_dir_default, check_length, encode_split
+from lstmlm.data.tokens import EncodedSplit, batchify, check_length, encode_split
 from lstmlm.errors import LstmlmError
 from lstmlm.evaluate import Evaluation, evaluate_loss, summarize
 from lstmlm.metrics import read_metrics
@@ -133,6 +133,12 @@ def _stage(on_data: DataProgress | None, stage: str) -> Progress | None:
     return None if on_data is None else lambda done, total: on_data(stage, done, total)
 
 
+def _encode(corpus: Corpus, split: str, tokenizer: Tokenizer, on_data: DataProgress | None) -> EncodedSplit:
+    """``split`` of ``corpus`` as token ids, through the shared token cache."""
+    on_progress = _stage(on_data, f"encode {split}")
+    return encode_split(corpus.splits[split], tokenizer, cache_dir=cache_dir(), on_progress=on_progress)
+
+
 def start_training(
     out: Path,
     config: RunConfig,
@@ -171,15 +177,7 @@ def start_training(
             )
         config = replace(config, model={"ntoken": tokenizer.vocab_size})
         encoded = distributed.main_first(
-            lambda: {
-                name: encode_split(
-                    corpus.splits[name],
-                    tokenizer,
-                    cache_dir=cache_dir_default(),
-                    on_progress=_stage(on_data, f"encode {name}"),
-                )
-                for name in ("train", "valid")
-            }
+            lambda: {name: _encode(corpus, name, tokenizer, on_data) for name in ("train", "valid")}
         )
         splits = make_splits(encoded, config)
         seed_everything(config.train.seed)
@@ -198,14 +196,7 @@ def start_training(
             test = None
             if corpus.splits.get("test"):
                 best = ckpt.load_run(out, best=True, device=device)
-                test_ids = distributed.main_first(
-                    lambda: encode_split(
-                        corpus.splits["test"],
-                        tokenizer,
-                        cache_dir=cache_dir_default(),
-                        on_progress=_stage(on_data, "encode test"),
-                    )
-                )
+                test_ids = distributed.main_first(lambda: _encode(corpus, "test", tokenizer, on_data))
                 test = evaluate_split(best.model, test_ids, config, "test", tokenizer.kind)
     return TrainOutcome(config, state, test, corpus.name)
 
@@ -287,10 +278,7 @@ def run_split(
     if split not in corpus.splits or not corpus.splits[split]:
         available = ", ".join(sorted(corpus.splits))
         raise LstmlmError(f"{corpus.name} has no {split!r} split (available: {available})")
-    on_progress = _stage(on_data, f"encode {split}")
-    return encode_split(
-        corpus.splits[split], run.tokenizer, cache_dir=cache_dir_default(), on_progress=on_progress
-    )
+    return _encode(corpus, split, run.tokenizer, on_data)
 
 
 def best_valid_ppl(run_dir: Path) -> float | None:

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from lstmlm.data.sources import cache_dir
 from lstmlm.data.tokenizer import Tokenizer, train_tokenizer
 from lstmlm.data.tokens import (
     batchify,
-    cache_dir_default,
     check_length,
     encode_split,
     get_window,
@@ -149,8 +149,8 @@ def test_unwritable_cache_falls_back_to_memory(tmp_path: Path) -> None:
     assert split.ids.tolist() == tok.encode_lines(LINES).tolist()
 
 
-def test_cache_dir_default_honours_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_dir_honours_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LSTMLM_CACHE", str(tmp_path))
-    assert cache_dir_default() == tmp_path
+    assert cache_dir() == tmp_path
     monkeypatch.delenv("LSTMLM_CACHE")
-    assert cache_dir_default() == Path.home() / ".cache" / "lstmlm"
+    assert cache_dir() == Path.home() / ".cache" / "lstmlm"

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from lstmlm.errors import LstmlmError
+from lstmlm.files import write_atomic
 
 Progress = Callable[[int, int | None], None]  # (done, total or None when unknown)
 
@@ -339,9 +340,7 @@ class _ScanMemo:
         }
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.file.with_name(f".{self.file.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(memo), encoding="utf-8")
-            os.replace(tmp, self.file)
+            write_atomic(self.file, json.dumps(memo).encode("utf-8"))
         except OSError:
             pass  # a memo is an optimisation only
 

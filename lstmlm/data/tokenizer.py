@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence, Sized
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from tokenizers import Tokenizer as HFTokenizer
 
 from lstmlm.data.sources import LineSource, Progress
 from lstmlm.errors import LstmlmError
+from lstmlm.files import write_atomic
 
 SPECIALS = ("<unk>", "<eos>")
 KINDS = ("word", "char", "bpe")
@@ -197,7 +196,7 @@ class Tokenizer:
 
     def save(self, path: Path) -> None:
         """Write ``tokenizer.json`` to ``path`` atomically."""
-        _write_atomic(Path(path), self.to_json().encode("utf-8"))
+        write_atomic(Path(path), self.to_json().encode("utf-8"))
 
     @classmethod
     def load(cls, path: Path) -> Tokenizer:
@@ -235,17 +234,3 @@ def _eos_id(hf: HFTokenizer, source: str) -> int:
     if eos_id is None:
         raise LstmlmError(f"{source}: the tokenizer has no {SPECIALS[1]} token")
     return eos_id
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file next to ``path``, fsync it, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

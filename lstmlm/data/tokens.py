@@ -15,21 +15,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from lstmlm.data.sources import LineSource, Progress, as_source, cache_dir, text_bytes
+from lstmlm.data.sources import LineSource, Progress, as_source, text_bytes
 from lstmlm.data.tokenizer import Tokenizer
 from lstmlm.errors import LstmlmError
+from lstmlm.files import atomic_file
 
 CACHE_FORMAT = 1
 _CACHE_DTYPES = (np.dtype("<u2"), np.dtype("<u4"))
@@ -47,11 +44,6 @@ class EncodedSplit:
 def ids_dtype(vocab_size: int) -> np.dtype:
     """The smallest id dtype for ``vocab_size``: uint16 if all ids fit (<= 65536 tokens), else uint32."""
     return _CACHE_DTYPES[0] if vocab_size <= 2**16 else _CACHE_DTYPES[1]
-
-
-def cache_dir_default() -> Path:
-    """``$LSTMLM_CACHE`` if set, else ``~/.cache/lstmlm``."""
-    return cache_dir()
 
 
 def encode_split(
@@ -146,7 +138,7 @@ def _write_cache(
     bin_path, meta_path = _cache_paths(cache_dir, key)
     dtype = ids_dtype(tokenizer.vocab_size)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with _atomic_file(bin_path) as f:
+    with atomic_file(bin_path) as f:
         length, num_chars, num_bytes = _encode_stream(source, tokenizer, f.write, on_progress)
     meta = {
         "format": CACHE_FORMAT,
@@ -155,7 +147,7 @@ def _write_cache(
         "num_chars": num_chars,
         "num_bytes": num_bytes,
     }
-    with _atomic_file(meta_path) as f:
+    with atomic_file(meta_path) as f:
         f.write(json.dumps(meta, indent=2).encode("utf-8"))
     ids = _open_ids(bin_path, dtype, length)
     return EncodedSplit(ids=ids, num_chars=num_chars, num_bytes=num_bytes)
@@ -165,21 +157,6 @@ def _open_ids(path: Path, dtype: np.dtype, length: int) -> np.ndarray:
     if length == 0:
         return np.zeros(0, dtype=dtype)  # an empty file cannot be memory-mapped
     return np.memmap(path, dtype=dtype, mode="r", shape=(length,))
-
-
-@contextmanager
-def _atomic_file(path: Path) -> Iterator[BinaryIO]:
-    """A temp file next to ``path``; on success it is fsynced and renamed over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def check_length(n_tokens: int, batch_size: int, split_name: str) -> None:
