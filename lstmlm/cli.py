@@ -463,11 +463,7 @@ def generate(
         report.agreement_demo(rows)
         return
     ids = prompt_ids(run.tokenizer, prompt)
-    unknown = (
-        [w for w in prompt.split() if run.tokenizer.id(w) is None] if run.tokenizer.kind == "word" else []
-    )
-    if unknown:
-        report.warn(f"not in the vocabulary, read as <unk>: {', '.join(unknown)}")
+    _warn_unknown_words(run, prompt)
     generator = torch.Generator().manual_seed(seed)
     for index in range(num_samples):
         if num_samples > 1:
@@ -568,6 +564,15 @@ def plot(
     report.info(f"wrote {path}")
 
 
+def _warn_unknown_words(run: ckpt.Run, text: str) -> None:
+    """Word tokenizers read words outside the vocabulary as <unk>: say which."""
+    if run.tokenizer.kind != "word":
+        return
+    unknown = [w for w in text.split() if run.tokenizer.id(w) is None]
+    if unknown:
+        report.warn(f"not in the vocabulary, read as <unk>: {', '.join(unknown)}")
+
+
 # ---------------------------------------------------------------- inspect
 
 
@@ -644,9 +649,7 @@ def _trace(
 
     from lstmlm.inspect import trace_text
 
-    unknown = [w for w in text.split() if run.tokenizer.kind == "word" and run.tokenizer.id(w) is None]
-    if unknown:
-        report.warn(f"not in the vocabulary, read as <unk>: {', '.join(unknown)}")
+    _warn_unknown_words(run, text)
     trace = trace_text(run.model, run.tokenizer, text)
     arrays = {f"layer{i}_{name}": values for i, layer_values in enumerate(trace.layers)
               for name, values in layer_values.items()}  # fmt: skip
