@@ -13,7 +13,6 @@ built from the training file (one ``<eos>`` per line, unknown eval words -> ``<u
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from lstmlm.config import CELLS, ModelConfig
+from lstmlm.data.tokens import batchify
+from lstmlm.evaluate import evaluate_loss, perplexity
 from lstmlm.model.lm import LanguageModel, detach_state
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ptb"
@@ -49,12 +50,6 @@ def read_words(path: Path) -> list[str]:
     return [w for line in path.read_text(encoding="utf-8").splitlines() for w in [*line.split(), "<eos>"]]
 
 
-def batchify(ids: list[int], batch_size: int) -> torch.Tensor:
-    """(N,) ids -> (N // B, B): each column a contiguous stretch of the text."""
-    n = len(ids) // batch_size
-    return torch.tensor(ids[: n * batch_size]).view(batch_size, n).t().contiguous()
-
-
 def train_for(model: LanguageModel, data: torch.Tensor, args: argparse.Namespace) -> tuple[int, float, float]:
     """Train until the CPU budget is spent; returns (steps, CPU seconds, last training loss)."""
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr)
@@ -77,21 +72,6 @@ def train_for(model: LanguageModel, data: torch.Tensor, args: argparse.Namespace
             steps, loss_value = steps + 1, loss.item()
 
 
-@torch.inference_mode()
-def perplexity(model: LanguageModel, data: torch.Tensor, bptt: int) -> float:
-    model.eval()
-    state = model.init_state(data.size(1))
-    total, count = 0.0, 0
-    for i in range(0, data.size(0) - 1, bptt):
-        inputs, targets = data[i : i + bptt], data[i + 1 : i + 1 + bptt]
-        inputs = inputs[: len(targets)]
-        logits, state = model(inputs, state)
-        flat = logits.view(-1, logits.size(-1))
-        total += F.cross_entropy(flat, targets.reshape(-1), reduction="sum").item()
-        count += targets.numel()
-    return math.exp(total / count)
-
-
 def main() -> None:
     args = parse_args()
     missing = [str(p) for p in (args.train, args.eval) if not p.is_file()]
@@ -103,8 +83,8 @@ def main() -> None:
     train_words = read_words(args.train)
     vocab = {w: i for i, w in enumerate(dict.fromkeys(["<unk>", *train_words]))}
     unk = vocab["<unk>"]
-    train = batchify([vocab[w] for w in train_words], args.batch_size)
-    test = batchify([vocab.get(w, unk) for w in read_words(args.eval)], 10)
+    train = batchify(torch.tensor([vocab[w] for w in train_words]), args.batch_size)
+    test = batchify(torch.tensor([vocab.get(w, unk) for w in read_words(args.eval)]), 10, split_name="eval")
     print(
         f"train {args.train.name}: {len(train_words):,} tokens, vocab {len(vocab):,}; "
         f"eval {args.eval.name}; {args.nlayers}x{args.nhid} tied, dropout {args.dropout}, "
@@ -128,7 +108,7 @@ def main() -> None:
         )
         model = LanguageModel(cfg)
         steps, seconds, loss = train_for(model, train, args)
-        ppl = perplexity(model, test, args.bptt)
+        ppl = perplexity(evaluate_loss(model, test, args.bptt))
         tok_s = steps * args.batch_size * args.bptt / seconds
         print(
             f"{cell:<12} {model.num_parameters():>10,} {steps:>7} {tok_s:>9,.0f} {loss:>10.3f} {ppl:>9.1f}",

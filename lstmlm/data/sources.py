@@ -307,7 +307,7 @@ class _ScanMemo:
         key = hashlib.sha256(resolved.encode("utf-8", "surrogatepass")).hexdigest()
         self.file = cache_dir() / "scans" / f"{key}.json"
 
-    def _stamp(self, status: os.stat_result) -> list[int]:
+    def _key(self, status: os.stat_result) -> list[int]:
         return [status.st_size, status.st_mtime_ns, status.st_ino]
 
     def get(self, count_text: int, fingerprint: bool) -> tuple[FileSource, int] | None:
@@ -315,7 +315,7 @@ class _ScanMemo:
             return None
         try:
             memo = json.loads(self.file.read_text(encoding="utf-8"))
-            if memo["stamp"] != self._stamp(self.status) or count_text > memo["count_text"]:
+            if memo["stamp"] != self._key(self.status) or count_text > memo["count_text"]:
                 return None
             if fingerprint and not memo["fingerprint"]:
                 return None
@@ -331,7 +331,7 @@ class _ScanMemo:
         if self.status is None:
             return
         memo = {
-            "stamp": self._stamp(status),
+            "stamp": self._key(status),
             "start": source.start,
             "lines": len(source),
             "text_lines": text_lines,
