@@ -134,6 +134,11 @@ def _bad_inputs(tmp: Path, corpus: Path) -> list[tuple[list[str], str]]:
         (["agreement", str(not_a_run)], "not an lstmlm run"),
         (["agreement", str(not_a_run), "--suite", str(tmp / "missing.jsonl")], "suite file not found"),
         (["agreement", str(not_a_run), "--suite", str(bad_toml)], "not valid JSON"),
+        (["agreement", str(not_a_run), "--by", ","], "--by"),
+        (["train", "--data", str(corpus), "--precision", "fp8", "--out", out], "--precision"),
+        (["train", "--data", str(corpus), "--max-bad-steps", "0", "--out", out], "--max-bad-steps"),
+        (["train", "--data", str(corpus), "--anneal-factor", "0.5", "--out", out], "--anneal-factor"),
+        (["train", "--data", str(corpus), "--save-every-minutes", "-1", "--out", out], "minutes"),
     ]
 
 

@@ -201,6 +201,7 @@ def test_inspect_find_units(trained_run: Path, tmp_path: Path) -> None:
         (["--find-units", "--ablate", "0"], "--ablate"),
         (["--find-units", "--agreement", "tense"], "--agreement"),
         (["--find-units", "--suite", "missing.jsonl"], "not found"),
+        (["--text", "the cat", "--npz", "/nonexistent-folder/trace.npz"], "--npz"),
     ],
 )
 def test_inspect_bad_input(trained_run: Path, args: list[str], message: str) -> None:
