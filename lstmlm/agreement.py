@@ -85,10 +85,23 @@ def read_suite(path: Path) -> list[Pair]:
             if not isinstance(record.get(key), str) or not record[key].strip():
                 raise LstmlmError(f"{path}:{number}: missing or empty {key!r}")
         good, bad = record.pop("sentence_good"), record.pop("sentence_bad")
+        if good.split() == bad.split():
+            raise LstmlmError(f"{path}:{number}: sentence_good and sentence_bad are the same sentence")
         pairs.append(Pair(good, bad, record, number))
     if not pairs:
         raise LstmlmError(f"{path}: the suite is empty")
     return pairs
+
+
+def check_fields(pairs: Sequence[Pair], keys: Sequence[str], path: Path) -> None:
+    """Every ``--by`` field must occur in some pair; else list the fields the pairs have."""
+    present = sorted({key for pair in pairs for key in pair.fields})
+    missing = [key for key in keys if key not in present]
+    if missing:
+        raise LstmlmError(
+            f"--by: no pair in {path} has the field(s) {', '.join(missing)} "
+            f"(the pairs have: {', '.join(present) or 'no grouping fields'})"
+        )
 
 
 def resolve_suite(name: str) -> Path:
@@ -287,6 +300,13 @@ def next_word_probability(model: LanguageModel, tokenizer: Tokenizer, prompt: st
         context = full[: len(full) - len(tokenizer.encode(word))]
     logprobs = token_logprobs(model, [full])[0]
     return math.exp(sum(logprobs[len(context) - 1 :]))
+
+
+def missing_demo_words(tokenizer: Tokenizer, prompts: Sequence[dict[str, str]]) -> list[str]:
+    """Words of the demo prompts and their two forms that ``tokenizer`` reads as ``<unk>``."""
+    texts = [item[key] for item in prompts for key in ("prompt", "correct", "wrong")]
+    words = dict.fromkeys(word for text in texts for word in text.split())
+    return [word for word in words if tokenizer.unk_id in tokenizer.encode(word)]
 
 
 def demo_rows(

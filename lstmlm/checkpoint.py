@@ -39,7 +39,8 @@ from safetensors.torch import save as save_safetensors_bytes
 from lstmlm.config import RunConfig
 from lstmlm.data.tokenizer import Tokenizer
 from lstmlm.errors import LstmlmError
-from lstmlm.files import fsync_dir, write_atomic
+from lstmlm.files import fsync_dir, write_atomic, write_error
+from lstmlm.metrics import read_metrics
 from lstmlm.model.lm import LanguageModel
 
 CONFIG = "config.json"
@@ -105,11 +106,17 @@ def save_checkpoint(run_dir: Path, model: LanguageModel, state: dict[str, Any], 
     buffer = io.BytesIO()
     torch.save({**state, "step": step}, buffer)
     new_model, new_state = run_dir / f".{MODEL}.new.tmp", run_dir / f".{STATE}.new.tmp"
-    for path, data in ((new_model, weights_bytes(model, step)), (new_state, buffer.getvalue())):
-        with open(path, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+    pending = ((new_model, MODEL, weights_bytes(model, step)), (new_state, STATE, buffer.getvalue()))
+    for path, name, data in pending:
+        try:
+            with open(path, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:  # a full disk: drop the new pair, the current one stays in place
+            new_model.unlink(missing_ok=True)
+            new_state.unlink(missing_ok=True)
+            raise write_error(e, run_dir / name) from e
     if (run_dir / MODEL).exists() and (run_dir / STATE).exists():
         os.replace(run_dir / MODEL, run_dir / PREV_MODEL)
         _crash_test_point("save", step)
@@ -174,6 +181,33 @@ def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
     step = common[0]
     tensors, path = weights[step]
     return Checkpoint(tensors, states[step], step, path, problems)
+
+
+def fallback_warning(run_dir: Path, checkpoint: Checkpoint) -> str:
+    """What resuming from ``checkpoint`` (an older one, newer files being damaged) loses."""
+    last = _last_step_seen(run_dir)
+    start = checkpoint.step + 1
+    if last is None or last < start:
+        lost = f"steps after {checkpoint.step}"
+    else:
+        lost = f"step {start}" if last == start else f"steps {start}-{last}"
+    return (
+        f"{checkpoint.problems[0]}; resuming from the previous checkpoint at step {checkpoint.step}: "
+        f"{lost} will be trained again"
+    )
+
+
+def _last_step_seen(run_dir: Path) -> int | None:
+    """The step of the latest checkpoint's readable half, else of the last metrics event."""
+    steps = []
+    with contextlib.suppress(LstmlmError):
+        steps.append(read_weights(run_dir / MODEL)[1])
+    with contextlib.suppress(LstmlmError, TypeError, ValueError):
+        steps.append(int(read_train_state(run_dir / STATE)["step"]))
+    steps = [step for step in steps if step >= 0]
+    if not steps:
+        steps = [r["step"] for r in read_metrics(run_dir / METRICS) if isinstance(r.get("step"), int)]
+    return max(steps, default=None)
 
 
 # ---------------------------------------------------------------- config and runs

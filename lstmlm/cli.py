@@ -8,6 +8,7 @@ Every user error becomes one red line on stderr and exit code 1 (``--debug`` or
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import sys
@@ -18,6 +19,7 @@ from typing import Annotated, Any
 
 import torch
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from lstmlm import __version__, report
@@ -33,6 +35,7 @@ from lstmlm.config import (
     load_toml,
 )
 from lstmlm.errors import LstmlmError
+from lstmlm.files import WriteError
 
 
 class LstmlmGroup(TyperGroup):
@@ -62,6 +65,11 @@ class LstmlmGroup(TyperGroup):
         except KeyboardInterrupt:
             report.error("interrupted")
             sys.exit(130)
+        except OSError as e:  # a full disk, a read-only or forbidden folder, ...
+            if _debug():
+                raise
+            report.error(os_error_line(e))
+            sys.exit(1)
         except Exception as e:
             from lstmlm.train import Interrupted
 
@@ -72,7 +80,26 @@ class LstmlmGroup(TyperGroup):
                 raise
             report.error(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)")
             sys.exit(2)
+        except BaseException as e:  # SignalExit: SIGINT/SIGTERM outside the training loop
+            from lstmlm.train import SignalExit
+
+            if not isinstance(e, SignalExit):
+                raise
+            report.error(str(e))
+            sys.exit(e.exit_code)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+
+def os_error_line(e: OSError) -> str:
+    """``cannot write runs/x/config.json: No space left on device``: the file and the OS reason."""
+    reason = e.strerror or str(e) or type(e).__name__
+    if e.filename is None:
+        return f"OS error: {reason}"
+    verb = "cannot write" if isinstance(e, WriteError) or e.errno in WRITE_ERRNOS else "cannot access"
+    return f"{verb} {e.filename}: {reason}"
 
 
 def _debug() -> bool:
@@ -361,7 +388,6 @@ def train(
             f"--forget-bias applies to LSTM-type cells ({', '.join(LSTM_TYPE_CELLS)}), "
             f"not {run_config.model.cell}"
         )
-    report.info(f"run folder: [bold]{out}[/]")
     with report.TrainDisplay() as display, board or contextlib.nullcontext():
         on_event = board.wrap(display) if board else display
         outcome = start_training(
@@ -392,6 +418,7 @@ def train(
             if value is not None:
                 rows.append((f"test {key.replace('_', ' ')}", report.fmt(value, 4)))
     report.train_summary(rows)
+    report.info(f"run folder: [bold]{escape(str(out))}[/]")  # only for a folder that is kept
 
 
 # ---------------------------------------------------------------- eval
@@ -456,10 +483,18 @@ def generate(
         raise LstmlmError(f"--top-p must be in (0, 1] (got {top_p})")
     run = ckpt.load_run(run_dir, device=resolve_device(device))
     if agreement:
-        from lstmlm.agreement import demo_rows
+        from lstmlm.agreement import demo_rows, missing_demo_words
         from lstmlm.data.agreement import demo_prompts
 
-        rows = demo_rows(run.model, run.tokenizer, demo_prompts(), seed=seed, temperature=temperature)
+        prompts = demo_prompts()
+        missing = missing_demo_words(run.tokenizer, prompts)
+        if missing:
+            shown = ", ".join(missing[:12]) + (f" and {len(missing) - 12} more" if len(missing) > 12 else "")
+            raise LstmlmError(
+                f"--agreement: {run_dir}'s vocabulary lacks words of the demo prompts: {shown} "
+                "(train on the default corpus to use it)"
+            )
+        rows = demo_rows(run.model, run.tokenizer, prompts, seed=seed, temperature=temperature)
         report.agreement_demo(rows)
         return
     ids = prompt_ids(run.tokenizer, prompt)
@@ -498,7 +533,7 @@ def agreement_(
     device: Device = "auto",
 ) -> None:
     """Score minimal pairs: accuracy by construction and attractors (sentence and prefix rules)."""
-    from lstmlm.agreement import accuracy_by, read_suite, resolve_suite, score_pairs, summarize
+    from lstmlm.agreement import accuracy_by, check_fields, read_suite, resolve_suite, score_pairs, summarize
     from lstmlm.train import resolve_device
 
     keys = [k.strip() for k in by.split(",") if k.strip()]
@@ -506,6 +541,7 @@ def agreement_(
         raise LstmlmError("--by needs at least one field name")
     path = resolve_suite(suite)
     pairs = read_suite(path)
+    check_fields(pairs, keys, path)
     run = ckpt.load_run(run_dir, device=resolve_device(device))
     scores = score_pairs(run.model, run.tokenizer, pairs)
     rows = [a.to_dict() for a in accuracy_by(scores, keys)]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ SCHEDULES = ("plateau", "cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEFAULT_LR = {"sgd": 20.0, "adamw": 2e-3}
+MAX_SEED = 2**64 - 1  # torch.manual_seed's range
+TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -131,6 +135,8 @@ class TrainConfig:
         for name in ("lr", "weight_decay", "clip", "max_steps", "eval_every", "save_every"):
             _positive(name.replace("_", "-"), getattr(self, name), allow_zero=True)
         _positive("save-every-minutes", self.save_every_minutes, allow_zero=True)
+        if not 0 <= self.seed <= MAX_SEED:
+            raise LstmlmError(f"--seed must be between 0 and 2**64-1 (got {self.seed})")
         if self.anneal_factor <= 1.0:
             raise LstmlmError(f"--anneal-factor must be > 1 (got {self.anneal_factor})")
         if self.lr == 0.0:
@@ -171,10 +177,45 @@ def _build(kind: type, values: dict[str, Any], where: str) -> Any:
     unknown = set(values) - names
     if unknown:
         raise LstmlmError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    hints = typing.get_type_hints(kind)
+    for name, value in values.items():
+        if not _has_type(value, hints[name]):
+            raise LstmlmError(f"{where}: {name} must be {_type_name(hints[name])} (got {_show(value)})")
     try:
         return kind(**values)
     except TypeError as e:
         raise LstmlmError(f"{where}: {e}") from None
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    """Whether ``value`` fits ``hint`` (int, float, bool, str, or one of those ``| None``)."""
+    if _is_union(hint):
+        return any(_has_type(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint not in TYPE_NAMES:
+        return True  # other kinds are the dataclass's to check
+    if isinstance(value, bool):
+        return hint is bool
+    return isinstance(value, int | float) if hint is float else isinstance(value, hint)
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
+
+
+def _type_name(hint: Any) -> str:
+    """``int`` -> "an integer"; ``str | None`` -> "a string" (None means unset)."""
+    args = typing.get_args(hint) if _is_union(hint) else (hint,)
+    return " or ".join(TYPE_NAMES.get(arg, str(arg)) for arg in args if arg is not type(None))
+
+
+def _show(value: Any) -> str:
+    """``value`` as TOML/JSON would spell it (true, "fast", 1.5)."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def load_toml(path: Path) -> dict[str, Any]:

@@ -24,9 +24,11 @@ How the work is split:
 - Rank 0 alone holds the run lock, writes the run folder and reports; the other ranks
   wait at collectives, so they never read a half-written file.
 - Checkpoints hold the carried state of all B streams (gathered to rank 0), so a run
-  resumes with any W that divides B. Exact across a resume: weights, optimizer and loss
-  scaler state, step, data position, carried state. Not exact: the dropout RNG streams of
-  ranks > 0, re-seeded from (seed, rank, step); only a one-process run resumes bit-exactly.
+  resumes with any W that divides B, from the same weights, optimizer and loss scaler
+  state, step, data position and carried state.
+- Dropout masks are drawn for the global batch from (seed, step, site) and each rank keeps
+  its streams' rows (``lstmlm.model.dropout``), so W ranks drop what one process would,
+  before and after a resume with another W.
 """
 
 from __future__ import annotations

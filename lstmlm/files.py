@@ -15,20 +15,38 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+class WriteError(OSError):
+    """An OS error while writing a file; ``filename`` is the file meant, not its temp file."""
+
+
+def write_error(error: OSError, path: Path) -> WriteError:
+    """``error`` (ENOSPC, EROFS, ...) restated as a failure to write ``path``."""
+    return WriteError(error.errno, error.strerror or str(error), str(path))
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[BinaryIO]:
-    """A temp file next to ``path``; when the block succeeds it is fsynced and renamed over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """A temp file next to ``path``; when the block succeeds it is fsynced and renamed over ``path``.
+
+    On any failure the temp file is removed and ``path`` is left as it was; an OS error
+    of the writing itself (no file of its own named) is raised as a ``WriteError``.
+    """
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise write_error(e, path) from e
+    try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and not isinstance(e, WriteError) and e.filename in (None, tmp):
+            raise write_error(e, path) from e
         raise
 
 

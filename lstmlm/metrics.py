@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lstmlm.files import write_atomic
+from lstmlm.files import write_atomic, write_error
 
 
 class MetricsLog:
@@ -14,8 +14,11 @@ class MetricsLog:
         self.path = path
 
     def write(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as e:  # a torn last line is skipped by ``read_metrics``
+            raise write_error(e, self.path) from e
 
     def truncate_after(self, step: int) -> None:
         """Drop events after ``step`` (and torn lines): a resumed run replays them exactly once."""

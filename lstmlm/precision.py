@@ -1,10 +1,13 @@
 """Mixed precision: which dtype forward passes run in, and the fp16 loss scaler.
 
 ``auto`` is bf16 on a CUDA GPU that supports it and fp32 anywhere else. bf16 also runs
-on CPU (autocast); fp16 needs a CUDA GPU (on CPU, oneDNN has no fp16 LSTM). The
-equation cells' recurrence always runs in fp32 (its hand-written backward is fp32;
-``CellStack`` leaves autocast for it), their embedding and decoder in the 16-bit
-dtype. Weights, optimizer state,
+on every CPU (autocast); fp16 needs a CUDA GPU (on CPU, oneDNN has no fp16 LSTM).
+Under bf16 the recurrence itself may still run in fp32, the embedding and decoder in
+bf16: always for the equation cells (their hand-written backward is fp32), and for the
+fused cells on a CPU whose oneDNN has no bf16 kernel for them (no AVX-512 BF16 / AMX,
+e.g. an AVX2-only CPU, or ``ONEDNN_MAX_CPU_ISA=AVX2``). Which one applies is probed
+once per process by running the kernel (``native_bf16_rnn``); training says so in one
+notice line (``fp32_recurrence_notice``). Weights, optimizer state,
 gradients and the carried hidden state stay fp32 in every mode: only the work inside
 ``autocast`` (matmuls, the recurrent kernels) drops to 16 bits, and the loss is taken in
 fp32. So a run may change precision when it is resumed.
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lstmlm.config import PRECISIONS
+from lstmlm.config import CUSTOM_CELLS, PRECISIONS
 from lstmlm.errors import LstmlmError
 
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -46,6 +49,58 @@ class Precision:
 
 
 FP32_CPU = Precision("fp32", "cpu")
+_NATIVE_BF16_RNN: dict[str, bool] = {}  # fused cell -> whether this CPU runs it in bf16
+
+
+def native_bf16_rnn(cell: str) -> bool:
+    """Whether this CPU runs the fused ``cell`` (lstm, gru, rnn-*) forward and backward in bf16.
+
+    Found by trying it once on a tiny layer (oneDNN raises where it has no such kernel);
+    the global RNG is left as it was.
+    """
+    if cell not in _NATIVE_BF16_RNN:
+        with torch.random.fork_rng(devices=[]):
+            layer = _probe_layer(cell)
+            x = torch.ones(2, 1, 4, requires_grad=True)
+            try:
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    y = layer(x)[0]
+                y.float().sum().backward()
+                _NATIVE_BF16_RNN[cell] = True
+            except RuntimeError:
+                _NATIVE_BF16_RNN[cell] = False
+    return _NATIVE_BF16_RNN[cell]
+
+
+def _probe_layer(cell: str) -> torch.nn.Module:
+    if cell == "lstm":
+        return torch.nn.LSTM(4, 4)
+    if cell == "gru":
+        return torch.nn.GRU(4, 4)
+    return torch.nn.RNN(4, 4, nonlinearity=cell.removeprefix("rnn-"))
+
+
+def recurrence_in_fp32(cell: str, device_type: str) -> bool:
+    """Whether the fused ``cell`` must leave autocast to run here (bf16 on a CPU without its kernel)."""
+    return (
+        device_type == "cpu"
+        and torch.is_autocast_enabled("cpu")
+        and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        and not native_bf16_rnn(cell)
+    )
+
+
+def fp32_recurrence_notice(precision: Precision, cell: str) -> str | None:
+    """One line for the user when bf16 training keeps the recurrence in fp32, else None."""
+    if precision.name != "bf16":
+        return None
+    if cell in CUSTOM_CELLS:
+        reason = f"the {cell} cell's hand-written backward is fp32"
+    elif precision.device_type == "cpu" and not native_bf16_rnn(cell):
+        reason = f"this CPU has no bf16 {cell} kernel (oneDNN needs AVX-512 BF16 or AMX)"
+    else:
+        return None
+    return f"--precision bf16: {reason}, so the recurrence runs in fp32 and the embedding and decoder in bf16"
 
 
 def resolve_precision(name: str, device: torch.device) -> Precision:

@@ -25,8 +25,17 @@ from lstmlm.errors import LstmlmError
 from lstmlm.evaluate import Evaluation, evaluate_loss, summarize
 from lstmlm.metrics import read_metrics
 from lstmlm.model.lm import LanguageModel
-from lstmlm.precision import resolve_precision
-from lstmlm.train import EventCallback, Splits, TrainState, resolve_device, seed_everything, train
+from lstmlm.precision import fp32_recurrence_notice, resolve_precision
+from lstmlm.provenance import DATA_RECORD, check_unchanged, record_data, with_resolved_data
+from lstmlm.train import (
+    EventCallback,
+    Splits,
+    TrainState,
+    resolve_device,
+    seed_everything,
+    signals_stop_at_once,
+    train,
+)
 
 # Settings a resumed run may change: none of them alters the model, the data or the
 # arithmetic of the steps already taken.
@@ -97,11 +106,11 @@ def plan_run(
     if resume:
         if not has_run:
             raise LstmlmError(f"nothing to resume: {out} is not an lstmlm run folder")
-        saved = ckpt.read_config(out)
+        saved = with_resolved_data(ckpt.read_config(out))
         base = saved.to_dict()
         for section, values in file_values.items():
             base.setdefault(section, {}).update(values)
-        config = resolve(base, flags)
+        config = with_resolved_data(resolve(base, flags))
         conflicts = resume_conflicts(saved, config)
         if conflicts:
             raise LstmlmError(
@@ -115,7 +124,7 @@ def plan_run(
         )
     if out.is_dir() and not has_run and any(p.name != ckpt.LOCK for p in out.iterdir()):
         raise LstmlmError(f"--out {out} is a non-empty folder that is not an lstmlm run")
-    return resolve(file_values, flags)
+    return with_resolved_data(resolve(file_values, flags))
 
 
 def build_tokenizer(config: RunConfig, corpus: Corpus, *, on_progress: Progress | None = None) -> Tokenizer:
@@ -157,17 +166,38 @@ def start_training(
     Under torchrun every rank calls this (see ``lstmlm.distributed``): rank 0 reads the
     corpus, trains the tokenizer and fills the token cache first, owns the run folder and
     reports; the other ranks get the tokenizer from it, hit its cache and stay quiet.
+
+    SIGINT/SIGTERM stop at once outside the loop (``SignalExit``) and after a checkpoint
+    inside it (``Interrupted``). A start that fails before its first checkpoint removes
+    what it wrote, so the same command can be run again.
     """
+    with signals_stop_at_once():
+        return _start_training(out, config, resume, overwrite, on_event, warn, on_data)
+
+
+def _start_training(
+    out: Path,
+    config: RunConfig,
+    resume: bool,
+    overwrite: bool,
+    on_event: EventCallback,
+    warn: Callable[[str], None],
+    on_data: DataProgress | None,
+) -> TrainOutcome:
     group = distributed.from_env()
     distributed.check_batch_size(config.train.batch_size, group)
     device = resolve_device(config.train.device)
-    resolve_precision(config.train.precision, device)  # an impossible one fails here
+    notice = fp32_recurrence_notice(resolve_precision(config.train.precision, device), config.model.cell)
     if not group.is_main:
         on_event, warn, on_data = (lambda kind, metrics: None), (lambda message: None), None
+    if notice:
+        warn(notice)
     with distributed.session(group, device) as device:
         corpus = distributed.main_first(lambda: load_corpus(config.data, on_progress=_stage(on_data, "read")))
         if "valid" not in corpus.splits:
             raise LstmlmError(f"{corpus.name} has no validation split")
+        if resume:
+            check_unchanged(out, corpus, tuple(corpus.splits), "resuming needs the text it was trained on")
         if resume:
             tokenizer = Tokenizer.load(out / ckpt.TOKENIZER)
         else:
@@ -183,28 +213,45 @@ def start_training(
         seed_everything(config.train.seed)
         model = LanguageModel(config.model)
 
-        with contextlib.ExitStack() as folder:
-            checkpoint = distributed.main_first(
-                lambda: _open_run_folder(
-                    out, config, tokenizer, folder, resume=resume, overwrite=overwrite, warn=warn
+        new_folder = not out.exists()
+        try:
+            with contextlib.ExitStack() as folder:
+                checkpoint = distributed.main_first(
+                    lambda: _open_run_folder(
+                        out, config, tokenizer, corpus, folder, resume=resume, overwrite=overwrite, warn=warn
+                    )
                 )
-            )
-            state = train(
-                config, model, splits, out, on_event=on_event, resume_from=checkpoint, device=device
-            )
-            distributed.barrier()  # rank 0 has written the run folder
-            test = None
-            if corpus.splits.get("test"):
-                best = ckpt.load_run(out, best=True, device=device)
-                test_ids = distributed.main_first(lambda: _encode(corpus, "test", tokenizer, on_data))
-                test = evaluate_split(best.model, test_ids, config, "test", tokenizer.kind)
+                state = train(
+                    config, model, splits, out, on_event=on_event, resume_from=checkpoint, device=device
+                )
+        except BaseException:
+            if not resume and group.is_main and not (out / ckpt.MODEL).exists():
+                _remove_unsaved_run(out, remove_folder=new_folder)
+            raise
+        distributed.barrier()  # rank 0 has written the run folder
+        test = None
+        if corpus.splits.get("test"):
+            best = ckpt.load_run(out, best=True, device=device)
+            test_ids = distributed.main_first(lambda: _encode(corpus, "test", tokenizer, on_data))
+            test = evaluate_split(best.model, test_ids, config, "test", tokenizer.kind)
     return TrainOutcome(config, state, test, corpus.name)
+
+
+def _remove_unsaved_run(out: Path, *, remove_folder: bool) -> None:
+    """Undo a start that failed before its first checkpoint, so the same command can run again."""
+    for name in (*RUN_FILES, DATA_RECORD, ckpt.LOCK):
+        with contextlib.suppress(OSError):
+            (out / name).unlink(missing_ok=True)
+    if remove_folder:
+        with contextlib.suppress(OSError):  # not empty: something else lives there
+            out.rmdir()
 
 
 def _open_run_folder(
     out: Path,
     config: RunConfig,
     tokenizer: Tokenizer,
+    corpus: Corpus,
     folder: contextlib.ExitStack,
     *,
     resume: bool,
@@ -212,7 +259,7 @@ def _open_run_folder(
     warn: Callable[[str], None],
 ) -> ckpt.Checkpoint | None:
     """The checkpoint to resume from. Rank 0 first takes the run lock (held until ``folder``
-    closes), clears what ``--overwrite`` replaces and writes the tokenizer and config."""
+    closes), clears what ``--overwrite`` replaces and writes the tokenizer, data record and config."""
     if not distributed.current().is_main:
         return ckpt.latest_checkpoint(out) if resume else None
     out.mkdir(parents=True, exist_ok=True)
@@ -220,19 +267,17 @@ def _open_run_folder(
     ckpt.remove_stale_temp_files(out)
     checkpoint = None
     if overwrite:
-        for name in RUN_FILES:
+        for name in (*RUN_FILES, DATA_RECORD):
             (out / name).unlink(missing_ok=True)
     if resume:
         checkpoint = ckpt.latest_checkpoint(out)
         if checkpoint is None:
             warn(f"{out} has no checkpoint yet; starting from step 0")
         elif checkpoint.problems:
-            warn(
-                f"{checkpoint.problems[0]}; resuming from the previous good checkpoint "
-                f"(step {checkpoint.step})"
-            )
+            warn(ckpt.fallback_warning(out, checkpoint))
     else:
         tokenizer.save(out / ckpt.TOKENIZER)
+        record_data(out, corpus)
     ckpt.write_config(out, config)  # on resume: records the allowed changes (more epochs, ...)
     return checkpoint
 
@@ -278,6 +323,8 @@ def run_split(
     if split not in corpus.splits or not corpus.splits[split]:
         available = ", ".join(sorted(corpus.splits))
         raise LstmlmError(f"{corpus.name} has no {split!r} split (available: {available})")
+    if data is None:
+        check_unchanged(run.dir, corpus, (split,), "pass --data to score other text on purpose")
     return _encode(corpus, split, run.tokenizer, on_data)
 
 

@@ -41,6 +41,7 @@ from lstmlm.data.tokens import get_window, num_windows
 from lstmlm.errors import LstmlmError
 from lstmlm.evaluate import evaluate_loss, perplexity
 from lstmlm.metrics import MetricsLog
+from lstmlm.model.dropout import masks_for_step
 from lstmlm.model.lm import LanguageModel
 from lstmlm.model.recurrent import State
 from lstmlm.precision import FP32_CPU, Precision, resolve_precision
@@ -54,9 +55,39 @@ EXIT_SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143}
 class Interrupted(Exception):
     """Training stopped by a signal after saving; ``exit_code`` is 130 (SIGINT) or 143 (SIGTERM)."""
 
-    def __init__(self, exit_code: int, step: int) -> None:
-        super().__init__(f"interrupted at step {step}; checkpoint saved")
+    def __init__(self, exit_code: int, step: int, run_dir: Path) -> None:
+        super().__init__(f"interrupted at step {step}; checkpoint saved in {run_dir} (--resume continues)")
         self.exit_code = exit_code
+
+
+class SignalExit(BaseException):
+    """SIGINT or SIGTERM outside the training loop (data preparation, the final test): stop now.
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so that no ``except Exception`` on the
+    way (data loading, tokenizer training, encoding) can swallow it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.exit_code = EXIT_SIGNALS[signum]
+
+
+@contextlib.contextmanager
+def signals_stop_at_once() -> Iterator[None]:
+    """Within: SIGINT and SIGTERM raise ``SignalExit`` (``StopRequest`` takes over in the loop)."""
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SignalExit(signum)
+
+    previous: dict[int, Any] = {}
+    for sig in EXIT_SIGNALS:
+        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+            previous[sig] = signal.signal(sig, stop)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @dataclass
@@ -101,11 +132,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def rank_seed(seed: int, rank: int, step: int) -> int:
-    """The dropout seed of rank > 0 (a rank's RNG state is not checkpointed; rank 0's is)."""
-    return seed + 1_000_003 * rank + step
 
 
 def make_optimizer(model: LanguageModel, config: RunConfig) -> torch.optim.Optimizer:
@@ -369,6 +395,11 @@ def train(
                 f"{run_dir / ckpt.STATE}: incompatible (carried state for {all_hidden[0].size(1)} streams, "
                 f"batch size {tc.batch_size})"
             )
+        if state.window >= per_epoch:  # a loop over no windows would never end
+            raise LstmlmError(
+                f"{run_dir / ckpt.STATE}: saved at window {state.window + 1} of epoch {state.epoch + 1}, "
+                f"but an epoch of the train split has {per_epoch} windows: the data changed since"
+            )
         hidden = tuple(distributed.my_streams(h) for h in all_hidden)
         if metrics is not None:
             metrics.truncate_after(state.step)
@@ -380,8 +411,6 @@ def train(
         hidden = model.init_state(tc.batch_size // group.world_size, device)
         if metrics is not None:
             metrics.truncate_after(-1)
-    if group.rank > 0:
-        seed_everything(rank_seed(tc.seed, group.rank, state.step))
 
     train_forward: Any = model
     if group.distributed:
@@ -447,6 +476,7 @@ def train(
     last_save = [time.monotonic()]
     interval_loss, interval_tokens, interval_start = torch.zeros((), device=device), 0, time.perf_counter()
     overflows = 0
+    first_stream = group.rank * (tc.batch_size // group.world_size)  # this rank's streams in dropout masks
     model.train()
     with StopRequest() as stop:
         while state.epoch < tc.epochs and state.step < steps:
@@ -456,17 +486,18 @@ def train(
                 lr = scheduled_lr(config, state, steps)
                 for param_group in optimizer.param_groups:
                     param_group["lr"] = lr
-                loss, norm, new_hidden = train_step(
-                    model,
-                    optimizer,
-                    x,
-                    y,
-                    hidden,
-                    tc.clip,
-                    forward=train_forward,
-                    precision=precision,
-                    scaler=scaler,
-                )
+                with masks_for_step(tc.seed, state.step, first_stream, tc.batch_size):
+                    loss, norm, new_hidden = train_step(
+                        model,
+                        optimizer,
+                        x,
+                        y,
+                        hidden,
+                        tc.clip,
+                        forward=train_forward,
+                        precision=precision,
+                        scaler=scaler,
+                    )
                 minutes = (time.monotonic() - last_save[0]) / 60
                 verdict = step_verdict(
                     loss,
@@ -537,7 +568,7 @@ def train(
                 ):
                     save()
                 if signal_received is not None:
-                    raise Interrupted(EXIT_SIGNALS[signal_received], state.step)
+                    raise Interrupted(EXIT_SIGNALS[signal_received], state.step, run_dir)
                 if end_of_epoch or state.step >= steps:
                     break
     in_sync = distributed.in_sync(model.parameters())

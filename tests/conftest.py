@@ -73,3 +73,19 @@ def tiny_config(data: Path, **train: object) -> RunConfig:
         },
     }
     return RunConfig.from_dict(raw)
+
+
+def make_untrained_run(out: Path, corpus: Path) -> Path:
+    """A run folder as `train` writes it (config, tokenizer, step-0 weights), without training."""
+    from lstmlm import checkpoint as ckpt
+    from lstmlm.config import replace
+    from lstmlm.data.tokenizer import train_tokenizer
+    from lstmlm.model.lm import LanguageModel
+
+    tokenizer = train_tokenizer("word", (corpus / "train.txt").read_text().splitlines())
+    config = replace(tiny_config(corpus), model={"ntoken": tokenizer.vocab_size})
+    out.mkdir()
+    tokenizer.save(out / ckpt.TOKENIZER)
+    ckpt.write_config(out, config)
+    (out / ckpt.MODEL).write_bytes(ckpt.weights_bytes(LanguageModel(config.model), 0))
+    return out

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from typer.testing import CliRunner
 from lstmlm import checkpoint as ckpt
 from lstmlm.cli import app
 
-from .conftest import TINY_FLAGS
+from .conftest import TINY_FLAGS, make_untrained_run
 
 runner = CliRunner()
 
@@ -104,7 +106,31 @@ def _bad_inputs(tmp: Path, corpus: Path) -> list[tuple[list[str], str]]:
     not_a_run = tmp / "not_a_run"
     not_a_run.mkdir()
     out = str(tmp / "out")
+    lines = {"float_seed": "seed = 1.5", "str_lr": 'lr = "fast"', "bool_epochs": "epochs = true",
+             "huge_seed": "seed = 18446744073709551616"}  # fmt: skip
+    tomls = {name: tmp / f"{name}.toml" for name in lines}
+    for name, line in lines.items():
+        tomls[name].write_text(f"[train]\n{line}\n")
+    same = tmp / "same.jsonl"  # line 2: one sentence twice (up to spacing)
+    pairs = [("a b", "a c"), ("a b", "a  b")]
+    same.write_text("".join(json.dumps({"sentence_good": g, "sentence_bad": b}) + "\n" for g, b in pairs))
+    vocab_run = make_untrained_run(tmp / "vocab_run", corpus)
     return [
+        *[
+            (["train", "--data", str(corpus), "--config", str(tomls[name]), "--out", out], expected)
+            for name, expected in (
+                ("float_seed", "float_seed.toml [train]: seed must be an integer (got 1.5)"),
+                ("str_lr", 'str_lr.toml [train]: lr must be a number (got "fast")'),
+                ("bool_epochs", "bool_epochs.toml [train]: epochs must be an integer (got true)"),
+                ("huge_seed", "--seed must be between 0 and 2**64-1 (got 18446744073709551616)"),
+            )
+        ],
+        (["train", "--data", str(corpus), "--seed", "18446744073709551616", "--out", out], "2**64-1"),
+        (["train", "--data", str(corpus), "--seed", "-1", "--out", out], "--seed must be between"),
+        (["train", "--data", str(corpus), "--out", str(empty / "run")], "empty.txt/run: Not a directory"),
+        (["agreement", str(not_a_run), "--by", "colour"], "colour (the pairs have: UID, agreement"),
+        (["agreement", str(not_a_run), "--suite", str(same)], "same.jsonl:2: sentence_good and sentence_bad"),
+        (["generate", str(vocab_run), "--agreement"], "vocabulary lacks words of the demo prompts: The, key"),
         (["train", "--data", str(tmp / "missing.txt"), "--out", out], "missing.txt"),
         (["train", "--data", str(empty), "--out", out], "empty"),
         (["train", "--data", str(binary), "--out", out], "UTF-8"),
@@ -172,3 +198,29 @@ def test_dataset_split_and_column_flags(tiny_corpus: Path, tmp_path: Path) -> No
     assert result.exit_code == 0, result.stderr
     data = json.loads((out / ckpt.CONFIG).read_text())["data"]
     assert (data["train_split"], data["valid_split"], data["text_column"]) == ("training", "dev", "body")
+
+
+def fail_writes_under(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulate a full disk: fsync of any file under ``folder`` fails with ENOSPC."""
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if folder.resolve() in Path(os.readlink(f"/proc/self/fd/{fd}")).parents:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+def test_full_disk_gives_one_line_and_leaves_the_run_intact(
+    tiny_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = make_untrained_run(tmp_path / "run", tiny_corpus)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    fail_writes_under(out, monkeypatch)
+    result = runner.invoke(app, ["train", "--out", str(out), "--resume", "--max-steps", "5"])
+    assert result.exit_code == 1, result.output + result.stderr
+    error = f"error: cannot write {out / ckpt.CONFIG}: No space left on device"
+    assert result.stderr.strip().splitlines()[-1] == error  # after the "no checkpoint yet" warning
+    assert "Traceback" not in result.output + result.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != ckpt.LOCK} == before  # no temp files

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -12,11 +13,15 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from lstmlm import checkpoint as ckpt
 from lstmlm.cli import app
+from lstmlm.files import WriteError
 from lstmlm.metrics import read_metrics
+
+from .conftest import make_untrained_run
 
 STEPS = 60
 SETTINGS = {
@@ -112,7 +117,7 @@ def test_damaged_latest_checkpoint_falls_back_to_previous(tiny_corpus: Path, tmp
 
     resumed = runner.invoke(app, ["train", "--out", str(out), "--resume", *flags(max_steps=25)])
     assert resumed.exit_code == 0, resumed.stderr
-    assert "previous good checkpoint (step 15)" in resumed.stderr
+    assert "previous checkpoint at step 15: steps 16-20 will be trained again" in resumed.stderr
     assert ckpt.latest_checkpoint(out).step == 25
 
     (out / ckpt.BEST).write_bytes(b"garbage")
@@ -139,3 +144,34 @@ def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(tiny_corpus: Pat
     result = runner.invoke(app, ["train", "--data", str(tiny_corpus), "--out", str(out), *tiny])
     assert result.exit_code == 0, result.stderr
     assert json.loads((out / ckpt.CONFIG).read_text())["train"]["max_steps"] == 5
+
+
+def test_fallback_warning_names_the_lost_steps(tiny_corpus: Path, tmp_path: Path) -> None:
+    out = make_untrained_run(tmp_path / "run", tiny_corpus)
+    (out / ckpt.MODEL).write_bytes(b"garbage")
+    previous = ckpt.Checkpoint({}, {}, 15, out / ckpt.PREV_MODEL, [f"{out / ckpt.MODEL}: damaged"])
+    assert ckpt.fallback_warning(out, previous).endswith(
+        "resuming from the previous checkpoint at step 15: steps after 15 will be trained again"
+    )
+    (out / ckpt.METRICS).write_text('{"event": "log", "step": 20}\n{"event": "log", "step": 25}\n{"ev')
+    assert "steps 16-25 will be trained again" in ckpt.fallback_warning(out, previous)  # from metrics
+    torch.save({"step": 30}, out / ckpt.STATE)
+    assert "steps 16-30 will be trained again" in ckpt.fallback_warning(out, previous)  # the readable half
+
+
+def test_full_disk_while_saving_keeps_the_checkpoint(
+    tiny_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = make_untrained_run(tmp_path / "run", tiny_corpus)
+    run = ckpt.load_run(out)
+    ckpt.save_checkpoint(out, run.model, {}, 5)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(WriteError, match="No space") as failure:
+        ckpt.save_checkpoint(out, run.model, {}, 10)
+    assert failure.value.filename == str(out / ckpt.MODEL)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no temp files, nothing moved

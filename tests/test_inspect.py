@@ -64,9 +64,9 @@ def test_fused_cells_are_traced_as_their_equation_cells(fused: str, equation: st
     fast, slow = model_for(fused), model_for(equation)
     with torch.no_grad():  # copy nn.LSTM/nn.GRU weights into the equation cells
         for name, p in fast.named_parameters():
-            if name.startswith("rnn.rnn."):
-                base, layer = name.removeprefix("rnn.rnn.").rsplit("_l", 1)
-                getattr(slow.rnn.cells[int(layer)], base).copy_(p)
+            if name.startswith("rnn.layers."):  # rnn.layers.{layer}.weight_ih_l0
+                layer, base = name.removeprefix("rnn.layers.").split(".")
+                getattr(slow.rnn.cells[int(layer)], base.removesuffix("_l0")).copy_(p)
             else:
                 dict(slow.named_parameters())[name].copy_(p)
     tokens = torch.randint(0, 30, (7, 3))

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from lstmlm.config import ModelConfig
+from lstmlm.model.dropout import StreamDropout
 from lstmlm.model.recurrent import State, build_recurrent
 
 
@@ -19,7 +20,7 @@ class LanguageModel(nn.Module):
         if cfg.ntoken <= 0:
             raise ValueError("ModelConfig.ntoken must be set from the tokenizer")
         self.cfg = cfg
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = StreamDropout(cfg.dropout)
         self.encoder = nn.Embedding(cfg.ntoken, cfg.emsize)
         self.rnn = build_recurrent(cfg)
         self.decoder = nn.Linear(cfg.nhid, cfg.ntoken)

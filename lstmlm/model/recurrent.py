@@ -17,42 +17,76 @@ from torch import Tensor, nn
 from lstmlm.config import CUSTOM_CELLS, FUSED_CELLS, ModelConfig
 from lstmlm.errors import LstmlmError
 from lstmlm.model.cells import Gates, GRUCell, LSTMCell, RecurrentCell, VanillaRNNCell, make_cell
+from lstmlm.model.dropout import StreamDropout
+from lstmlm.precision import recurrence_in_fp32
 
 State = tuple[Tensor, ...]
 
 
 class FusedStack(nn.Module):
-    """``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` behind the common ``(x, state) -> (y, state)`` API."""
+    """``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` layers behind the common ``(x, state) -> (y, state)`` API.
+
+    One fused module per layer, with ``StreamDropout`` between them (a multi-layer
+    ``nn.LSTM`` would draw its inter-layer masks from the process's own generator).
+    Checkpoints written with one multi-layer module (``rnn.weight_ih_l1``, ...) still load.
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        args = dict(
-            input_size=cfg.emsize,
-            hidden_size=cfg.nhid,
-            num_layers=cfg.nlayers,
-            dropout=cfg.dropout if cfg.nlayers > 1 else 0.0,
+        self.kind = cfg.cell
+        self.layers = nn.ModuleList(
+            _fused_layer(cfg.cell, cfg.emsize if layer == 0 else cfg.nhid, cfg.nhid)
+            for layer in range(cfg.nlayers)
         )
         if cfg.cell == "lstm":
-            self.rnn: nn.RNNBase = nn.LSTM(**args)
-            set_lstm_forget_bias(self.rnn, cfg.forget_bias)
-        elif cfg.cell == "gru":
-            self.rnn = nn.GRU(**args)
-        else:
-            self.rnn = nn.RNN(nonlinearity=cfg.cell.removeprefix("rnn-"), **args)
+            for lstm in self.layers:
+                set_lstm_forget_bias(lstm, cfg.forget_bias)
+        self.drop = StreamDropout(cfg.dropout)
         self.nlayers, self.nhid = cfg.nlayers, cfg.nhid
         self.state_size = 2 if cfg.cell == "lstm" else 1
+        self._register_load_state_dict_pre_hook(_split_multilayer_names)
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> State:
         zeros = torch.zeros(self.nlayers, batch_size, self.nhid, device=device)
         return tuple(zeros.clone() for _ in range(self.state_size))
 
     def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        # x: (T, B, emsize) -> y: (T, B, nhid)
-        if self.state_size == 2:
-            y, (h, c) = self.rnn(x, state)
-            return y, (h, c)
-        y, h = self.rnn(x, state[0])
-        return y, (h,)
+        # x: (T, B, emsize) -> y: (T, B, nhid); state tensors (nlayers, B, nhid)
+        device = x.device.type
+        if recurrence_in_fp32(self.kind, device):
+            with torch.autocast(device, enabled=False):
+                return self._run(x.float(), tuple(s.float() for s in state))
+        return self._run(x, state)
+
+    def _run(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        final: list[State] = []
+        for layer, rnn in enumerate(self.layers):
+            if layer > 0:
+                x = self.drop(x)
+            layer_state = tuple(s[layer : layer + 1] for s in state)  # each (1, B, nhid)
+            if self.state_size == 2:
+                x, (h, c) = rnn(x, layer_state)
+                final.append((h, c))
+            else:
+                x, h = rnn(x, layer_state[0])
+                final.append((h,))
+        return x, tuple(torch.cat(parts) for parts in zip(*final, strict=True))
+
+
+def _fused_layer(cell: str, inputs: int, hidden: int) -> nn.RNNBase:
+    if cell == "lstm":
+        return nn.LSTM(inputs, hidden)
+    if cell == "gru":
+        return nn.GRU(inputs, hidden)
+    return nn.RNN(inputs, hidden, nonlinearity=cell.removeprefix("rnn-"))
+
+
+def _split_multilayer_names(state_dict: dict[str, Tensor], prefix: str, *args: object) -> None:
+    """Rename a multi-layer module's ``rnn.weight_ih_l1`` to ``layers.1.weight_ih_l0`` (older runs)."""
+    old = prefix + "rnn."
+    for key in [k for k in state_dict if k.startswith(old)]:
+        name, _, layer = key[len(old) :].rpartition("_l")
+        state_dict[f"{prefix}layers.{layer}.{name}_l0"] = state_dict.pop(key)
 
 
 def set_lstm_forget_bias(lstm: nn.LSTM, value: float) -> None:
@@ -76,7 +110,7 @@ class CellStack(nn.Module):
     def __init__(self, cells: Sequence[RecurrentCell], dropout: float = 0.0) -> None:
         super().__init__()
         self.cells = nn.ModuleList(cells)
-        self.drop = nn.Dropout(dropout)
+        self.drop = StreamDropout(dropout)
         self.nlayers, self.nhid = len(self.cells), self.cells[0].hidden_size
         self.state_size = self.cells[0].state_size
 
@@ -152,23 +186,20 @@ def equation_stack(stack: nn.Module) -> CellStack:
         return stack.eval()
     if not isinstance(stack, FusedStack):
         raise TypeError(f"not a recurrent stack: {type(stack).__name__}")
-    rnn = stack.rnn
     cells: list[RecurrentCell] = []
-    for layer in range(rnn.num_layers):
-        inputs = rnn.input_size if layer == 0 else rnn.hidden_size
+    for rnn in stack.layers:
         if isinstance(rnn, nn.LSTM):
-            cells.append(LSTMCell(inputs, rnn.hidden_size))
+            cells.append(LSTMCell(rnn.input_size, rnn.hidden_size))
         elif isinstance(rnn, nn.GRU):
-            cells.append(GRUCell(inputs, rnn.hidden_size))
+            cells.append(GRUCell(rnn.input_size, rnn.hidden_size))
         else:
-            cells.append(VanillaRNNCell(inputs, rnn.hidden_size, rnn.nonlinearity))
+            cells.append(VanillaRNNCell(rnn.input_size, rnn.hidden_size, rnn.nonlinearity))
     equations = CellStack(cells)
-    device = next(rnn.parameters()).device
-    equations.to(device)
+    equations.to(next(stack.parameters()).device)
     with torch.no_grad():
-        for layer, eq_cell in enumerate(equations.cells):
+        for eq_cell, rnn in zip(equations.cells, stack.layers, strict=True):
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                getattr(eq_cell, name).copy_(getattr(rnn, f"{name}_l{layer}"))
+                getattr(eq_cell, name).copy_(getattr(rnn, f"{name}_l0"))
     return equations.eval()
 
 

@@ -1,0 +1,93 @@
+"""Dropout whose masks depend on (seed, step, site, stream), not on how the run is laid out.
+
+``nn.Dropout`` draws from each process's own generator, so two processes that share a
+batch drop other units than one process training the whole batch would, and a run
+resumed with another number of processes cannot continue the same masks. Here the
+training loop names each step (``masks_for_step``); every dropout site of the model then
+draws the mask of the *global* batch from a generator seeded by (seed, step, site) and
+keeps the rows of this process's streams. One process and W processes with the same
+global batch therefore drop the same units, and a resumed run, with any world size,
+continues the same masks without restoring any generator state.
+
+Outside such a step (tests, a user's own loop) ``StreamDropout`` is plain dropout from
+torch's global generator. Every site's input is (T, B, features): streams along dim 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+_MASK64 = (1 << 64) - 1
+
+
+@dataclass
+class StepMasks:
+    """The masks of one training step: this process holds streams [first, first + B_local) of ``total``."""
+
+    seed: int
+    step: int
+    first: int
+    total: int
+    sites_drawn: int = field(default=0)
+
+    def key(self) -> int:
+        """A seed for the next site's generator; sites are numbered in call order."""
+        site, self.sites_drawn = self.sites_drawn, self.sites_drawn + 1
+        return _mix(_mix(_mix(self.seed) ^ self.step) ^ site)
+
+
+_current: ContextVar[StepMasks | None] = ContextVar("lstmlm_step_masks", default=None)
+
+
+@contextlib.contextmanager
+def masks_for_step(seed: int, step: int, first: int, total: int) -> Iterator[StepMasks]:
+    """Within: dropout draws the masks of step ``step`` for streams ``first..`` of ``total``."""
+    masks = StepMasks(seed, step, first, total)
+    token = _current.set(masks)
+    try:
+        yield masks
+    finally:
+        _current.reset(token)
+
+
+class StreamDropout(nn.Module):
+    """Inverted dropout with probability ``p``; masks from the current ``masks_for_step``."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+    @torch.compiler.disable  # a context variable and a generator seeded per call: not for graphs
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        return x * _stream_mask(x, self.p)
+
+
+def _stream_mask(x: Tensor, p: float) -> Tensor:
+    """The scaled keep-mask for ``x`` (T, B_local, F) at the current step's next site."""
+    masks = _current.get()
+    if masks is None:
+        return nn.functional.dropout(torch.ones_like(x), p, training=True)
+    steps, local, features = x.shape
+    generator = torch.Generator(device=x.device).manual_seed(masks.key())
+    noise = torch.rand(steps, masks.total, features, generator=generator, device=x.device)
+    keep = noise[:, masks.first : masks.first + local] >= p
+    return keep.to(x.dtype) / (1.0 - p)
+
+
+def _mix(value: int) -> int:
+    """splitmix64's finaliser: nearby inputs give unrelated 64-bit outputs."""
+    value = (value + 0x9E3779B97F4A7C15) & _MASK64
+    value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return value ^ (value >> 31)

@@ -1,0 +1,70 @@
+"""Which text a run was trained on, so that the run folder can move and the data cannot drift.
+
+A run stores ``--data`` resolved (an absolute path when it names a local file or folder)
+in ``config.json``, and the sha256 fingerprint of each split in ``data.json``. Resuming
+checks every recorded split and refuses text that changed; ``eval`` without ``--data``
+checks the split it scores. Runs from before ``data.json`` existed are not checked.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lstmlm.config import RunConfig, replace
+from lstmlm.data.corpus import Corpus
+from lstmlm.data.sources import FileSource, LineSource
+from lstmlm.errors import LstmlmError
+from lstmlm.files import write_atomic
+
+DATA_RECORD = "data.json"
+
+
+def with_resolved_data(config: RunConfig) -> RunConfig:
+    """``config`` with ``data.data`` made absolute when it names a local path (hub names stay)."""
+    data = config.data.data
+    if data is None or not data.strip():
+        return config
+    path = Path(data).expanduser()
+    if not path.exists():
+        return config
+    return replace(config, data={"data": str(path.resolve())})
+
+
+def record_data(run_dir: Path, corpus: Corpus) -> None:
+    """Write ``data.json``: the corpus and each split's fingerprint and line count."""
+    splits = {
+        name: {"sha256": source.fingerprint(), "lines": len(source)} for name, source in corpus.splits.items()
+    }
+    text = json.dumps({"corpus": corpus.name, "splits": splits}, indent=2, sort_keys=True) + "\n"
+    write_atomic(run_dir / DATA_RECORD, text.encode("utf-8"))
+
+
+def recorded_fingerprints(run_dir: Path) -> dict[str, str]:
+    """split -> sha256 from ``data.json``; empty for a run that has none."""
+    path = run_dir / DATA_RECORD
+    if not path.is_file():
+        return {}
+    try:
+        splits = json.loads(path.read_text(encoding="utf-8"))["splits"]
+        return {name: str(entry["sha256"]) for name, entry in splits.items()}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise LstmlmError(f"{path}: damaged ({e})") from None
+
+
+def check_unchanged(run_dir: Path, corpus: Corpus, splits: tuple[str, ...], what: str) -> None:
+    """Refuse when a split of ``corpus`` named in ``splits`` differs from what ``run_dir`` recorded."""
+    recorded = recorded_fingerprints(run_dir)
+    for name in splits:
+        source = corpus.splits.get(name)
+        if name not in recorded or source is None or source.fingerprint() == recorded[name]:
+            continue
+        raise LstmlmError(
+            f"{where(source, corpus)}: the {name} split changed since {run_dir} was trained on it "
+            f"(sha256 {source.fingerprint()[:12]}..., recorded {recorded[name][:12]}...); {what}"
+        )
+
+
+def where(source: LineSource, corpus: Corpus) -> str:
+    """The file a split comes from, or the corpus's name when it is not one file."""
+    return str(source.path) if isinstance(source, FileSource) else corpus.name
