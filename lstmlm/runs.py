@@ -213,21 +213,15 @@ def _start_training(
         seed_everything(config.train.seed)
         model = LanguageModel(config.model)
 
-        new_folder = not out.exists()
-        try:
-            with contextlib.ExitStack() as folder:
-                checkpoint = distributed.main_first(
-                    lambda: _open_run_folder(
-                        out, config, tokenizer, corpus, folder, resume=resume, overwrite=overwrite, warn=warn
-                    )
+        with contextlib.ExitStack() as folder:
+            checkpoint = distributed.main_first(
+                lambda: _open_run_folder(
+                    out, config, tokenizer, corpus, folder, resume=resume, overwrite=overwrite, warn=warn
                 )
-                state = train(
-                    config, model, splits, out, on_event=on_event, resume_from=checkpoint, device=device
-                )
-        except BaseException:
-            if not resume and group.is_main and not (out / ckpt.MODEL).exists():
-                _remove_unsaved_run(out, remove_folder=new_folder)
-            raise
+            )
+            state = train(
+                config, model, splits, out, on_event=on_event, resume_from=checkpoint, device=device
+            )
         distributed.barrier()  # rank 0 has written the run folder
         test = None
         if corpus.splits.get("test"):
@@ -237,14 +231,21 @@ def _start_training(
     return TrainOutcome(config, state, test, corpus.name)
 
 
-def _remove_unsaved_run(out: Path, *, remove_folder: bool) -> None:
-    """Undo a start that failed before its first checkpoint, so the same command can run again."""
-    for name in (*RUN_FILES, DATA_RECORD, ckpt.LOCK):
-        with contextlib.suppress(OSError):
-            (out / name).unlink(missing_ok=True)
-    if remove_folder:
-        with contextlib.suppress(OSError):  # not empty: something else lives there
-            out.rmdir()
+def _undo_if_no_checkpoint(out: Path, *, remove_folder: bool) -> Callable[..., bool]:
+    """An exit callback for a new run: if it fails before its first checkpoint, remove what it
+    wrote (and the folder it made), so the same command can run again. Runs under the lock."""
+
+    def undo(exc_type: type[BaseException] | None, *exc: object) -> bool:
+        if exc_type is not None and not (out / ckpt.MODEL).exists():
+            for name in (*RUN_FILES, DATA_RECORD, ckpt.LOCK):
+                with contextlib.suppress(OSError):
+                    (out / name).unlink(missing_ok=True)
+            if remove_folder:
+                with contextlib.suppress(OSError):  # not empty: something else lives there
+                    out.rmdir()
+        return False  # the error goes on
+
+    return undo
 
 
 def _open_run_folder(
@@ -259,11 +260,15 @@ def _open_run_folder(
     warn: Callable[[str], None],
 ) -> ckpt.Checkpoint | None:
     """The checkpoint to resume from. Rank 0 first takes the run lock (held until ``folder``
-    closes), clears what ``--overwrite`` replaces and writes the tokenizer, data record and config."""
+    closes), clears what ``--overwrite`` replaces and writes the tokenizer, data record and config.
+    A new run that fails before its first checkpoint is undone as ``folder`` closes."""
     if not distributed.current().is_main:
         return ckpt.latest_checkpoint(out) if resume else None
+    new_folder = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     folder.enter_context(ckpt.run_lock(out))
+    if not resume:
+        folder.push(_undo_if_no_checkpoint(out, remove_folder=new_folder))
     ckpt.remove_stale_temp_files(out)
     checkpoint = None
     if overwrite:

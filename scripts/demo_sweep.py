@@ -38,12 +38,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--config", type=Path, default=ROOT / "configs" / "demo.toml")
     p.add_argument("--jobs", type=int, default=2, help="trainings at once (threads each: 2 // jobs, min 1)")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "demo_sweep")
+    p.add_argument("--rescore", action="store_true", help="score the runs already in --out; train none")
     p.add_argument("--worker", nargs=2, metavar=("SEED", "RUN"), help=argparse.SUPPRESS)
     return p.parse_args()
 
 
-def worker(seed: int, out: Path, config: Path) -> dict[str, Any]:
-    """Train one demo run and score it (runs in the child process, under its CPU mode)."""
+def worker(seed: int, out: Path, config: Path, rescore: bool) -> dict[str, Any]:
+    """Train one demo run (unless ``rescore``) and score it, in the child process under its CPU mode."""
     import torch
 
     from lstmlm import checkpoint as ckpt
@@ -52,11 +53,17 @@ def worker(seed: int, out: Path, config: Path) -> dict[str, Any]:
     from lstmlm.data.agreement import demo_prompts
     from lstmlm.runs import plan_run, start_training
 
-    flags: dict[str, dict[str, Any]] = {"train": {"seed": seed}}
-    run_config = plan_run(out, load_toml(config), flags, resume=False, overwrite=True)
-    start = time.monotonic()
-    outcome = start_training(out, run_config, resume=False, overwrite=True)
-    seconds = time.monotonic() - start
+    trained: dict[str, Any] = {}
+    if not rescore:
+        flags: dict[str, dict[str, Any]] = {"train": {"seed": seed}}
+        run_config = plan_run(out, load_toml(config), flags, resume=False, overwrite=True)
+        start = time.monotonic()
+        outcome = start_training(out, run_config, resume=False, overwrite=True)
+        trained = {
+            "steps": outcome.state.step,
+            "train_seconds": time.monotonic() - start,
+            "test_ppl": outcome.test.perplexity if outcome.test else None,
+        }
     run = ckpt.load_run(out, best=True)
     scores = score_pairs(run.model, run.tokenizer, read_suite(resolve_suite("default")))
     cells = {
@@ -68,9 +75,7 @@ def worker(seed: int, out: Path, config: Path) -> dict[str, Any]:
         "seed": seed,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
-        "steps": outcome.state.step,
-        "train_seconds": seconds,
-        "test_ppl": outcome.test.perplexity if outcome.test else None,
+        **trained,
         "prompts_right": sum(row.ok for row in rows),
         "prompts": len(rows),
         "cells": cells,
@@ -82,6 +87,8 @@ def launch(seed: int, mode: str, args: argparse.Namespace, threads: int) -> dict
     out = args.out / f"{mode}-{seed}"
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), **(AVX2 if mode == "avx2" else {})}
     command = [sys.executable, __file__, "--config", str(args.config), "--worker", str(seed), str(out)]
+    if args.rescore:
+        command.append("--rescore")
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"demo_sweep: seed {seed} ({mode}) failed:\n{done.stderr[-2000:]}")
@@ -92,8 +99,9 @@ def print_row(r: dict[str, Any], columns: list[str]) -> None:
     cells = " ".join(f"{100 * r['cells'][c]:6.1f}" for c in columns)
     worst = min(r["cells"].values())
     ok = r["prompts_right"] == r["prompts"] and worst >= THRESHOLD
+    ppl = f"{r['test_ppl']:7.2f}" if r.get("test_ppl") else " " * 7
     print(
-        f"{r['mode']:<7}{r['seed']:>5} {r['cpu_capability']:>7} {r['test_ppl']:7.2f} "
+        f"{r['mode']:<7}{r['seed']:>5} {r['cpu_capability']:>7} {ppl} "
         f"{r['prompts_right']:>2}/{r['prompts']} {cells} {'✓' if ok else '✗'}",
         flush=True,
     )
@@ -105,7 +113,7 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
-        print(json.dumps(worker(int(args.worker[0]), Path(args.worker[1]), args.config)))
+        print(json.dumps(worker(int(args.worker[0]), Path(args.worker[1]), args.config, args.rescore)))
         return
     jobs = [(seed, mode) for mode in args.modes for seed in args.seeds]
     threads = max(1, 2 // args.jobs)

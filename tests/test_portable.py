@@ -241,3 +241,17 @@ def test_checkpoints_of_a_multilayer_fused_module_still_load() -> None:
     ours, _ = model.rnn(x, model.init_state(3))
     reference, _ = old(x)
     torch.testing.assert_close(ours, reference, rtol=0, atol=1e-6)
+
+
+def test_a_start_refused_by_the_lock_leaves_the_other_run_alone(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "corpus.txt", 400, seed=1)
+    out = tmp_path / "run"
+    args = ["train", "--data", str(corpus), "--out", str(out), *TINY_FLAGS, "--device", "cpu"]
+    assert lstmlm(*args, "--max-steps", "5", "--eval-every", "5").returncode == 0
+    (out / ckpt.MODEL).unlink()  # as if the other run had not saved yet
+    with ckpt.run_lock(out):  # another train is writing here (its pid in .lock)
+        before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+        refused = lstmlm(*args, "--overwrite")
+        after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert refused.returncode == 1 and len(error_lines(refused)) == 1
+    assert after == before

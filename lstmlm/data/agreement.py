@@ -663,6 +663,11 @@ def _other_number(number: str) -> str:
 
 
 SINGULAR_ANTECEDENT_SHARE = 0.75
+# Training pronoun lines whose subject is followed by an emphatic reflexive ("The queen
+# herself said that she ..."): the one place where gender shows right after its noun, as
+# number does in "The dog sleeps". Without it gender is learned only through a pronoun
+# 2-10 words later, after a plateau whose length varied from 900 to over 6,000 steps.
+EMPHATIC_SHARE = 0.2
 _POOL_WEIGHTS = {NEUTER: 4.0, COMMON: 3.0, MASC: 2.0, FEM: 2.0}
 _NAME_WEIGHT = 1.5
 _POOL_CACHE: dict[tuple, tuple[list[tuple[Noun, ...]], list[float]]] = {}
@@ -1060,6 +1065,8 @@ def _pronoun_subject(ctx: _Ctx, spec: _Spec) -> tuple[_Builder, Ref, str | None]
     b = _Builder()
     if not ctx.pair:
         ref = b.add_np(_with_pronoun(ctx))
+        if ctx.rng.random() < EMPHATIC_SHARE:  # The queen herself ...: gender next to its noun
+            _add_pronoun(b, "refl", ref)
         _add_pps(ctx, b, _free_specs(ctx, spec.attractors + spec.extra), ref)
         return b, ref, None
     if spec.agreement == "gender":
@@ -1331,7 +1338,7 @@ def _prompt(words: Sequence[str], correct: str, wrong: str, what: str) -> dict:
 
 def demo_prompts() -> list[dict]:
     """Hand-picked prompts of growing distance and attractors, from the training lexicon."""
-    be, sleep, laugh, like = BE, VERBS["sleep"], VERBS["laugh"], VERBS["like"]
+    be, laugh, like = BE, VERBS["laugh"], VERBS["like"]
     smile, say, hurt = VERBS["smile"], VERBS["say"], VERBS["hurt"]
 
     def pron(case: str, number: str, gender: str) -> str:
@@ -1345,10 +1352,10 @@ def demo_prompts() -> list[dict]:
             be.form(SG, PRESENT),
             "number, 1 attractor",
         ),
-        _prompt(
+        _prompt(  # a verb the grammar puts after adverbs: sleep/sleeps there was ~0.001 vs 0.001
             [*_np_words("dog", PL, "old", "and", "tired"), "often"],
-            sleep.form(PL, PRESENT),
-            sleep.form(SG, PRESENT),
+            HAVE.form(PL, PRESENT),
+            HAVE.form(SG, PRESENT),
             "number, adjectives and adverb",
         ),
         _prompt(
