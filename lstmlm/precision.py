@@ -1,13 +1,15 @@
 """Mixed precision: which dtype forward passes run in, and the fp16 loss scaler.
 
-``auto`` is bf16 on a CUDA GPU that supports it and fp32 anywhere else. bf16 also runs
-on every CPU (autocast); fp16 needs a CUDA GPU (on CPU, oneDNN has no fp16 LSTM).
-Under bf16 the recurrence itself may still run in fp32, the embedding and decoder in
-bf16: always for the equation cells (their hand-written backward is fp32), and for the
-fused cells on a CPU whose oneDNN has no bf16 kernel for them (no AVX-512 BF16 / AMX,
-e.g. an AVX2-only CPU, or ``ONEDNN_MAX_CPU_ISA=AVX2``). Which one applies is probed
-once per process by running the kernel (``native_bf16_rnn``); training says so in one
-notice line (``fp32_recurrence_notice``). Weights, optimizer state,
+``auto`` is bf16 on a CUDA GPU that supports it and fp32 anywhere else. fp16 needs a
+CUDA GPU (on CPU, oneDNN has no fp16 LSTM). bf16 runs on a CPU with native bf16 kernels
+(AVX-512 BF16 or AMX), found once per process by running oneDNN's bf16 LSTM on a tiny
+layer (``native_bf16_rnn``). Elsewhere (an AVX2-only CPU, or ``ONEDNN_MAX_CPU_ISA=AVX2``)
+bf16 is refused in one line: there the LSTM kernel is missing and emulated bf16 matmuls
+trained a 2x650 LSTM 12x slower than fp32 (``scripts/bench_train.py`` under AVX2
+emulation). The equation cells' recurrence runs in fp32 under bf16 (their hand-written
+backward is fp32), their embedding and decoder in bf16; training says so in one notice
+line (``fp32_recurrence_notice``). A fused cell under a user's own CPU autocast on such
+a CPU leaves it for the recurrence (``recurrence_in_fp32``) rather than crash. Weights, optimizer state,
 gradients and the carried hidden state stay fp32 in every mode: only the work inside
 ``autocast`` (matmuls, the recurrent kernels) drops to 16 bits, and the loss is taken in
 fp32. So a run may change precision when it is resumed.
@@ -92,15 +94,12 @@ def recurrence_in_fp32(cell: str, device_type: str) -> bool:
 
 def fp32_recurrence_notice(precision: Precision, cell: str) -> str | None:
     """One line for the user when bf16 training keeps the recurrence in fp32, else None."""
-    if precision.name != "bf16":
+    if precision.name != "bf16" or cell not in CUSTOM_CELLS:
         return None
-    if cell in CUSTOM_CELLS:
-        reason = f"the {cell} cell's hand-written backward is fp32"
-    elif precision.device_type == "cpu" and not native_bf16_rnn(cell):
-        reason = f"this CPU has no bf16 {cell} kernel (oneDNN needs AVX-512 BF16 or AMX)"
-    else:
-        return None
-    return f"--precision bf16: {reason}, so the recurrence runs in fp32 and the embedding and decoder in bf16"
+    return (
+        f"--precision bf16: the {cell} cell's hand-written backward is fp32, so its recurrence "
+        "runs in fp32 and the embedding and decoder in bf16"
+    )
 
 
 def resolve_precision(name: str, device: torch.device) -> Precision:
@@ -115,6 +114,11 @@ def resolve_precision(name: str, device: torch.device) -> Precision:
         raise LstmlmError("--precision bf16: this GPU does not support bfloat16; use fp16 or fp32")
     if name == "bf16" and device.type not in ("cuda", "cpu"):
         raise LstmlmError(f"--precision bf16 runs on cuda or cpu, not {device.type}; use fp32")
+    if name == "bf16" and device.type == "cpu" and not native_bf16_rnn("lstm"):
+        raise LstmlmError(
+            "--precision bf16: this CPU has no native bf16 kernels (oneDNN needs AVX-512 BF16 or AMX), "
+            "and emulated bf16 trains about 12x slower than fp32; use --precision fp32"
+        )
     if name == "fp16" and not cuda:
         raise LstmlmError(
             f"--precision fp16 needs a CUDA GPU (here: {device.type}); use bf16 or fp32 on this device"

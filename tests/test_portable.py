@@ -16,9 +16,11 @@ import torch
 from lstmlm import checkpoint as ckpt
 from lstmlm import precision as precision_module
 from lstmlm.config import ModelConfig
+from lstmlm.errors import LstmlmError
 from lstmlm.metrics import read_metrics
 from lstmlm.model.dropout import StreamDropout, masks_for_step
 from lstmlm.model.lm import LanguageModel
+from lstmlm.precision import resolve_precision
 from lstmlm.provenance import DATA_RECORD
 from lstmlm.runs import start_training
 
@@ -174,35 +176,36 @@ def test_a_start_that_fails_before_its_first_checkpoint_leaves_nothing_behind(tm
 # ---------------------------------------------------------------- bf16 without the CPU's kernel
 
 
-def test_bf16_trains_with_an_fp32_recurrence_where_the_cpu_lacks_the_kernel(
+def test_bf16_is_refused_in_one_line_where_the_cpu_lacks_native_kernels(
     tiny_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(precision_module, "_NATIVE_BF16_RNN", {"lstm": False})  # an injected probe
+    out = tmp_path / "run"
+    with pytest.raises(LstmlmError, match="no native bf16 kernels .*use --precision fp32"):
+        start_training(out, tiny_config(tiny_corpus, precision="bf16"), resume=False, overwrite=False)
+    assert not out.exists()
+    assert resolve_precision("auto", torch.device("cpu")).name == "fp32"
+
+
+def test_a_fused_cell_under_cpu_autocast_without_the_kernel_runs_its_recurrence_in_fp32(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(precision_module, "_NATIVE_BF16_RNN", {"lstm": False})
-    notices: list[str] = []
-    config = tiny_config(tiny_corpus, precision="bf16", max_steps=30)
-    start_training(tmp_path / "run", config, resume=False, overwrite=False, warn=notices.append)
-    assert notices == [
-        "--precision bf16: this CPU has no bf16 lstm kernel (oneDNN needs AVX-512 BF16 or AMX), "
-        "so the recurrence runs in fp32 and the embedding and decoder in bf16"
-    ]
     model = LanguageModel(ModelConfig(ntoken=20, emsize=16, nhid=16, nlayers=2, dropout=0.0))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         logits, state = model(torch.zeros(3, 2, dtype=torch.long), model.init_state(2))
     assert logits.dtype == torch.bfloat16 and state[0].dtype == torch.float32  # decoder bf16, recurrence fp32
 
 
-def test_bf16_on_an_avx2_cpu_trains_with_one_notice(tiny_corpus: Path, tmp_path: Path) -> None:
+def test_bf16_on_an_avx2_cpu_is_one_clear_line(tiny_corpus: Path, tmp_path: Path) -> None:
     """The real thing: oneDNN limited to AVX2 has no bf16 LSTM (round one crashed here)."""
     out = tmp_path / "run"
     args = ["train", "--data", str(tiny_corpus), "--out", str(out), *TINY_FLAGS, "--device", "cpu"]
-    result = lstmlm(*args, "--precision", "bf16", "--max-steps", "20", env=AVX2)
-    assert result.returncode == 0, result.stderr
-    probe = "import torch; from lstmlm.precision import native_bf16_rnn; print(native_bf16_rnn('lstm'))"
-    native = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, env={**os.environ, **AVX2}
-    )
-    assert native.stdout.strip() == "False"
-    assert ("recurrence runs in fp32" in result.stderr) and result.stderr.count("--precision bf16") == 1
+    result = lstmlm(*args, "--precision", "bf16", env=AVX2)
+    assert result.returncode == 1
+    (line,) = error_lines(result)
+    assert "no native bf16 kernels" in line and "use --precision fp32" in line
+    assert not out.exists()
 
 
 # ---------------------------------------------------------------- dropout masks

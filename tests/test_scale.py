@@ -19,7 +19,7 @@ from lstmlm import train as train_module
 from lstmlm.cli import app
 from lstmlm.config import replace
 from lstmlm.metrics import read_metrics
-from lstmlm.precision import Precision, resolve_precision
+from lstmlm.precision import Precision, native_bf16_rnn, resolve_precision
 from lstmlm.runs import evaluate_split, run_split, start_training
 from lstmlm.train import step_verdict
 
@@ -32,6 +32,7 @@ def events(run: Path, kind: str) -> list[dict]:
     return [r for r in read_metrics(run / ckpt.METRICS) if r["event"] == kind]
 
 
+@pytest.mark.skipif(not native_bf16_rnn("lstm"), reason="no native bf16 on this CPU: refused (test_portable)")
 def test_bf16_autocast_on_cpu_trains_resumes_in_fp32_and_loads(tiny_corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     config = tiny_config(tiny_corpus, precision="bf16", max_steps=60)
