@@ -120,7 +120,8 @@ def resolve_precision(name: str, device: torch.device) -> Precision:
             "and emulated bf16 trains about 12x slower than fp32; use --precision fp32"
         )
     if name == "fp16" and not cuda:
+        other = "bf16 or fp32" if device.type == "cpu" and native_bf16_rnn("lstm") else "fp32"
         raise LstmlmError(
-            f"--precision fp16 needs a CUDA GPU (here: {device.type}); use bf16 or fp32 on this device"
+            f"--precision fp16 needs a CUDA GPU (here: {device.type}); use {other} on this device"
         )
     return Precision(name, device.type)
