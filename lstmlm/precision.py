@@ -9,8 +9,10 @@ trained a 2x650 LSTM 12x slower than fp32 (``scripts/bench_train.py`` under AVX2
 emulation). The equation cells' recurrence runs in fp32 under bf16 (their hand-written
 backward is fp32), their embedding and decoder in bf16; training says so in one notice
 line (``fp32_recurrence_notice``). A fused cell under a user's own CPU autocast on such
-a CPU leaves it for the recurrence (``recurrence_in_fp32``) rather than crash. Weights, optimizer state,
-gradients and the carried hidden state stay fp32 in every mode: only the work inside
+a CPU leaves it for the recurrence (``recurrence_in_fp32``) rather than crash.
+
+Weights, optimizer state, gradients and the carried hidden state stay fp32 in every
+mode: only the work inside
 ``autocast`` (matmuls, the recurrent kernels) drops to 16 bits, and the loss is taken in
 fp32. So a run may change precision when it is resumed.
 """
