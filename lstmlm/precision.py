@@ -64,7 +64,9 @@ def native_bf16_rnn(cell: str) -> bool:
     """
     if cell not in _NATIVE_BF16_RNN:
         with torch.random.fork_rng(devices=[]):
-            layer = _probe_layer(cell)
+            from lstmlm.model.recurrent import fused_layer  # the model imports this module
+
+            layer = fused_layer(cell, 4, 4)
             x = torch.ones(2, 1, 4, requires_grad=True)
             try:
                 with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -74,14 +76,6 @@ def native_bf16_rnn(cell: str) -> bool:
             except RuntimeError:
                 _NATIVE_BF16_RNN[cell] = False
     return _NATIVE_BF16_RNN[cell]
-
-
-def _probe_layer(cell: str) -> torch.nn.Module:
-    if cell == "lstm":
-        return torch.nn.LSTM(4, 4)
-    if cell == "gru":
-        return torch.nn.GRU(4, 4)
-    return torch.nn.RNN(4, 4, nonlinearity=cell.removeprefix("rnn-"))
 
 
 def recurrence_in_fp32(cell: str, device_type: str) -> bool:

@@ -70,14 +70,14 @@ class StreamDropout(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return x
-        return x * _stream_mask(x, self.p)
+        masks = _current.get()
+        if masks is None:
+            return nn.functional.dropout(x, self.p, training=True)
+        return x * _stream_mask(x, self.p, masks)
 
 
-def _stream_mask(x: Tensor, p: float) -> Tensor:
-    """The scaled keep-mask for ``x`` (T, B_local, F) at the current step's next site."""
-    masks = _current.get()
-    if masks is None:
-        return nn.functional.dropout(torch.ones_like(x), p, training=True)
+def _stream_mask(x: Tensor, p: float, masks: StepMasks) -> Tensor:
+    """The scaled keep-mask for ``x`` (T, B_local, F) at the step's next site."""
     steps, local, features = x.shape
     generator = torch.Generator(device=x.device).manual_seed(masks.key())
     noise = torch.rand(steps, masks.total, features, generator=generator, device=x.device)

@@ -35,7 +35,7 @@ class FusedStack(nn.Module):
         super().__init__()
         self.kind = cfg.cell
         self.layers = nn.ModuleList(
-            _fused_layer(cfg.cell, cfg.emsize if layer == 0 else cfg.nhid, cfg.nhid)
+            fused_layer(cfg.cell, cfg.emsize if layer == 0 else cfg.nhid, cfg.nhid)
             for layer in range(cfg.nlayers)
         )
         if cfg.cell == "lstm":
@@ -73,7 +73,8 @@ class FusedStack(nn.Module):
         return x, tuple(torch.cat(parts) for parts in zip(*final, strict=True))
 
 
-def _fused_layer(cell: str, inputs: int, hidden: int) -> nn.RNNBase:
+def fused_layer(cell: str, inputs: int, hidden: int) -> nn.RNNBase:
+    """One layer of the fused ``cell`` (lstm, gru, rnn-tanh, rnn-relu)."""
     if cell == "lstm":
         return nn.LSTM(inputs, hidden)
     if cell == "gru":
