@@ -1,32 +1,18 @@
-"""The run folder: atomic writes, checkpoints that survive a crash at any moment, the writer lock.
+"""Checkpoints that survive a crash at any moment: (weights, train state) pairs with a fallback.
 
-Layout (see README "Runs and checkpoints")::
-
-    RUN_DIR/
-      config.json            resolved RunConfig
-      tokenizer.json         HF tokenizers file
-      model.safetensors      latest weights (metadata: step)
-      train_state.pt         optimizer, schedule, RNG states, data position, carried state (step)
-      model.prev.safetensors / train_state.prev.pt   the checkpoint before the latest
-      best.safetensors       best weights on valid
-      metrics.jsonl          one JSON object per event
-      .lock                  held by the one `train` writing here (pid inside)
-
-A checkpoint is a (weights, state) pair with the same step. Saving writes both to temp
-files, fsyncs them, moves the current pair to ``*.prev`` and renames the new pair into
-place. Loading picks the newest step for which both halves exist and read cleanly, so a
-kill between any two of those operations still leaves a loadable checkpoint.
+The run folder's layout, config and lock are in ``run_folder.py``. A checkpoint is a
+(weights, state) pair with the same step. Saving writes both to temp files, fsyncs them,
+moves the current pair to ``*.prev`` and renames the new pair into place. Loading picks
+the newest step for which both halves exist and read cleanly, so a kill between any two
+of those operations still leaves a loadable checkpoint.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import io
-import json
 import os
 import signal
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,32 +22,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
-from lstmlm.config import RunConfig
-from lstmlm.data.tokenizer import Tokenizer
 from lstmlm.errors import LstmlmError
-from lstmlm.files import fsync_dir, write_atomic, write_error
+from lstmlm.files import fsync_dir, write_error
 from lstmlm.metrics import read_metrics
 from lstmlm.model.lm import LanguageModel
+from lstmlm.run_folder import METRICS, MODEL, PREV_MODEL, PREV_STATE, STATE, saved_step, weights_header
 
-CONFIG = "config.json"
-TOKENIZER = "tokenizer.json"
-MODEL = "model.safetensors"
-STATE = "train_state.pt"
-PREV_MODEL = "model.prev.safetensors"
-PREV_STATE = "train_state.prev.pt"
-BEST = "best.safetensors"
-METRICS = "metrics.jsonl"
-LOCK = ".lock"
 TIED_KEY = "decoder.weight"  # dropped when tied; it is the embedding
-
-
-# ---------------------------------------------------------------- atomic files
-
-
-def remove_stale_temp_files(run_dir: Path) -> None:
-    """Temp files left by a killed writer are garbage: the renamed files are the truth."""
-    for tmp in run_dir.glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- weights
@@ -77,15 +44,12 @@ def weights_bytes(model: LanguageModel, step: int) -> bytes:
 def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], int]:
     """Tensors and the step they were saved at; a damaged file is a one-line error."""
     try:
-        data = path.read_bytes()
-        tensors = load_safetensors_bytes(data)
-        header_len = int.from_bytes(data[:8], "little")
-        meta = json.loads(data[8 : 8 + header_len]).get("__metadata__", {})
-        return tensors, int(meta.get("step", -1))
+        tensors = load_safetensors_bytes(path.read_bytes())
     except FileNotFoundError:
         raise LstmlmError(f"{path}: file not found") from None
-    except (SafetensorError, ValueError, OSError, json.JSONDecodeError) as e:
+    except (SafetensorError, ValueError, OSError) as e:
         raise LstmlmError(f"{path}: not a readable safetensors file ({e})") from None
+    return tensors, saved_step(weights_header(path))
 
 
 def load_weights_into(model: LanguageModel, tensors: dict[str, torch.Tensor], path: Path) -> None:
@@ -208,85 +172,3 @@ def _last_step_seen(run_dir: Path) -> int | None:
     if not steps:
         steps = [r["step"] for r in read_metrics(run_dir / METRICS) if isinstance(r.get("step"), int)]
     return max(steps, default=None)
-
-
-# ---------------------------------------------------------------- config and runs
-
-
-def write_config(run_dir: Path, config: RunConfig) -> None:
-    write_atomic(run_dir / CONFIG, config.to_json().encode())
-
-
-def read_config(run_dir: Path) -> RunConfig:
-    path = run_dir / CONFIG
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LstmlmError(f"{run_dir} is not an lstmlm run folder (no {CONFIG})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise LstmlmError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(raw, dict):
-        raise LstmlmError(f"{path}: not an lstmlm config")
-    return RunConfig.from_dict(raw, source=str(path))
-
-
-@dataclass
-class Run:
-    """A trained run, ready for eval, generate, agreement and inspect."""
-
-    dir: Path
-    config: RunConfig
-    tokenizer: Tokenizer
-    model: LanguageModel
-    step: int
-    weights_path: Path
-
-
-def load_run(run_dir: Path | str, *, best: bool = True, device: str | torch.device = "cpu") -> Run:
-    """Load config, tokenizer and weights (``best.safetensors`` if present and ``best``)."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise LstmlmError(f"run folder not found: {run_dir}")
-    config = read_config(run_dir)
-    tokenizer = Tokenizer.load(run_dir / TOKENIZER)
-    model = LanguageModel(config.model)
-    candidates = [BEST, MODEL, PREV_MODEL] if best else [MODEL, PREV_MODEL, BEST]
-    found = [run_dir / name for name in candidates if (run_dir / name).exists()]
-    if not found:
-        raise LstmlmError(f"{run_dir} has no weights yet ({MODEL} or {BEST})")
-    tensors, step = read_weights(found[0])
-    load_weights_into(model, tensors, found[0])
-    model.to(device).eval()
-    return Run(run_dir, config, tokenizer, model, step, found[0])
-
-
-def is_run(run_dir: Path) -> bool:
-    return (run_dir / CONFIG).exists()
-
-
-# ---------------------------------------------------------------- the writer lock
-
-
-@contextlib.contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the run folder; the kernel releases it if we die.
-
-    A lock file left by a dead process is not a problem: ``flock`` locks die with their
-    owner, so a stale ``.lock`` is simply taken over.
-    """
-    path = run_dir / LOCK
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise LstmlmError(
-                f"another lstmlm train (pid {other}) is writing to {run_dir}; "
-                "wait for it or use another --out"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)

@@ -11,7 +11,7 @@ import json
 import math
 import types
 import typing
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import Field, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ SCHEDULES = ("plateau", "cosine", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEFAULT_LR = {"sgd": 20.0, "adamw": 2e-3}
+DEFAULT_FORGET_BIAS = 1.0  # Jozefowicz et al. (2015)
 MAX_SEED = 2**64 - 1  # torch.manual_seed's range
 TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
@@ -45,21 +46,45 @@ def _positive(name: str, value: float, *, allow_zero: bool = False) -> None:
         raise LstmlmError(f"--{name} must be {bound} (got {value})")
 
 
+def option(default: Any, help: str, *, choices: tuple[str, ...] = (), resumable: bool = False) -> Any:
+    """A config field that is also a ``train`` flag: its default, help and choices live here.
+
+    The CLI builds ``--name`` from it (``lstmlm.cli.options``), the TOML key is the field
+    name, and ``resumable`` says whether ``train --resume`` may change it (it may when the
+    setting alters neither the model, the data nor the arithmetic of the steps taken).
+    """
+    meta = {"help": help, "choices": choices, "resumable": resumable}
+    return field(default=default, metadata=meta)
+
+
+def derived(default: Any, note: str) -> Any:
+    """A config field filled in by lstmlm, not by the user: no flag, no TOML key to set."""
+    return field(default=default, metadata={"derived": note})
+
+
+def _check_choices(config: Any) -> None:
+    for f in fields(config):
+        if f.metadata.get("choices"):
+            _choice(f.name.replace("_", "-"), getattr(config, f.name), f.metadata["choices"])
+
+
 @dataclass
 class ModelConfig:
     """Embedding -> recurrent stack -> dropout -> linear decoder."""
 
-    cell: str = "lstm"
-    ntoken: int = 0  # vocabulary size, filled in from the tokenizer
-    emsize: int = 200
-    nhid: int = 200
-    nlayers: int = 2
-    dropout: float = 0.2
-    tied: bool = True
-    forget_bias: float = 1.0  # Jozefowicz et al. (2015); LSTM-type cells only
+    cell: str = option("lstm", "Recurrent cell.", choices=CELLS)
+    ntoken: int = derived(0, "the vocabulary size, from the tokenizer")
+    emsize: int = option(200, "Embedding size.")
+    nhid: int = option(200, "Hidden units per layer.")
+    nlayers: int = option(2, "Recurrent layers.")
+    dropout: float = option(0.2, "Dropout on embeddings, between layers and on the output.")
+    tied: bool = option(True, "Share embedding and decoder weights (needs emsize == nhid).")
+    forget_bias: float = option(
+        DEFAULT_FORGET_BIAS, "Initial forget-gate bias of LSTM-type cells (Jozefowicz et al., 2015)."
+    )
 
     def __post_init__(self) -> None:
-        _choice("cell", self.cell, CELLS)
+        _check_choices(self)
         for name in ("emsize", "nhid", "nlayers"):
             _positive(name, getattr(self, name))
         _positive("ntoken", self.ntoken, allow_zero=True)
@@ -72,24 +97,34 @@ class ModelConfig:
             )
         if not math.isfinite(self.forget_bias):
             raise LstmlmError(f"--forget-bias must be finite (got {self.forget_bias})")
+        if self.forget_bias != DEFAULT_FORGET_BIAS and self.cell not in LSTM_TYPE_CELLS:
+            raise LstmlmError(
+                f"--forget-bias applies to LSTM-type cells ({', '.join(LSTM_TYPE_CELLS)}), not {self.cell}"
+            )
 
 
 @dataclass
 class DataConfig:
     """Where the text comes from and how it becomes token ids."""
 
-    data: str | None = None  # file, folder, HF dataset name or saved dataset; None = default corpus
-    tokenizer: str = "word"
-    vocab_size: int = 0  # cap on the vocabulary; 0 = no cap (word/char) or 8192 (bpe)
-    min_freq: int = 1
-    text_column: str = "text"
-    train_split: str = "train"
-    valid_split: str = "validation"
-    test_split: str = "test"
-    dataset_config: str | None = None
+    data: str | None = option(
+        None,
+        "Text file, folder with train/valid/test.txt, or Hugging Face dataset (name or saved folder); "
+        "unset: the embedded default corpus.",
+    )
+    tokenizer: str = option("word", "Tokenizer.", choices=TOKENIZERS)
+    vocab_size: int = option(0, "Vocabulary cap (0 = none for word/char, 8192 for bpe).")
+    min_freq: int = option(1, "Word/char tokenizer: minimum count to enter the vocabulary.")
+    text_column: str = option("text", "Hugging Face dataset: the text column.")
+    train_split: str = option("train", "Hugging Face dataset: the training split.")
+    valid_split: str = option(
+        "validation", "Hugging Face dataset: the validation split (absent: the last 5% of train)."
+    )
+    test_split: str = option("test", "Hugging Face dataset: the test split.")
+    dataset_config: str | None = option(None, "Hugging Face dataset: configuration name.")
 
     def __post_init__(self) -> None:
-        _choice("tokenizer", self.tokenizer, TOKENIZERS)
+        _check_choices(self)
         _positive("vocab-size", self.vocab_size, allow_zero=True)
         _positive("min-freq", self.min_freq)
         if self.tokenizer == "bpe" and 0 < self.vocab_size < 260:
@@ -102,32 +137,38 @@ class DataConfig:
 class TrainConfig:
     """The optimisation: truncated BPTT, clipping, schedule, evaluation and saving cadence."""
 
-    bptt: int = 35
-    batch_size: int = 20
-    eval_batch_size: int = 10
-    optimizer: str = "sgd"
-    lr: float = 0.0  # 0 = the optimizer's default (sgd 20, adamw 2e-3)
-    weight_decay: float = 0.0
-    clip: float = 0.25
-    schedule: str = "plateau"
-    anneal_factor: float = 4.0  # plateau: lr /= factor when valid loss does not improve
-    epochs: int = 10
-    max_steps: int = 0  # 0 = no limit
-    eval_every: int = 0  # steps; 0 = once per epoch only
-    log_every: int = 50
-    save_every: int = 0  # steps; 0 = at evaluations only
-    save_every_minutes: float = 0.0
-    max_bad_steps: int = 5  # consecutive non-finite steps before stopping
-    seed: int = 1111
-    device: str = "auto"
-    precision: str = "auto"  # auto = bf16 on a CUDA GPU that supports it, else fp32
-    compile: bool = False  # torch.compile the model for training
+    bptt: int = option(35, "Truncated-BPTT window length.")
+    batch_size: int = option(20, "Parallel streams (batch size; under torchrun the global batch).")
+    eval_batch_size: int = option(10, "Parallel streams when evaluating valid and test.", resumable=True)
+    optimizer: str = option("sgd", "Optimizer.", choices=OPTIMIZERS)
+    lr: float = option(0.0, "Learning rate (0 = the optimizer's default: sgd 20, adamw 0.002).")
+    weight_decay: float = option(0.0, "Weight decay (L2 for sgd, decoupled for adamw).")
+    clip: float = option(0.25, "Gradient-norm clipping (0 = off).")
+    schedule: str = option(
+        "plateau",
+        "plateau: lr /= --anneal-factor when valid loss stops improving; cosine: decay to 0.",
+        choices=SCHEDULES,
+    )
+    anneal_factor: float = option(4.0, "Plateau schedule: divide lr by this.")
+    epochs: int = option(10, "Passes over the train split.", resumable=True)
+    max_steps: int = option(0, "Stop after this many steps (0 = no limit).", resumable=True)
+    eval_every: int = option(0, "Evaluate on valid every N steps (0 = once per epoch only).", resumable=True)
+    log_every: int = option(50, "Log every N steps.", resumable=True)
+    save_every: int = option(0, "Checkpoint every N steps (0 = at evaluations only).", resumable=True)
+    save_every_minutes: float = option(0.0, "Checkpoint every M minutes (0 = off).", resumable=True)
+    max_bad_steps: int = option(5, "Stop after this many non-finite steps in a row.", resumable=True)
+    seed: int = option(1111, "Random seed (runs are deterministic on CPU).")
+    device: str = option("auto", "Where to train (auto: cuda, mps, cpu).", choices=DEVICES, resumable=True)
+    precision: str = option(
+        "auto",
+        "Forward-pass precision (auto: bf16 on a GPU that supports it, else fp32; fp16: CUDA only).",
+        choices=PRECISIONS,
+        resumable=True,  # weights and optimizer state are fp32 in every precision
+    )
+    compile: bool = option(False, "torch.compile the model for training.", resumable=True)
 
     def __post_init__(self) -> None:
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
-        _choice("device", self.device, DEVICES)
-        _choice("precision", self.precision, PRECISIONS)
+        _check_choices(self)
         if not isinstance(self.compile, bool):
             raise LstmlmError(f"compile must be true or false (got {self.compile!r})")
         for name in ("bptt", "batch_size", "eval_batch_size", "epochs", "log_every", "max_bad_steps"):
@@ -168,6 +209,20 @@ class RunConfig:
 
 
 SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+
+
+def settable_fields() -> list[tuple[str, Field[Any]]]:
+    """(section, field) for every field a user sets by flag or TOML key, in declaration order."""
+    return [(name, f) for name, kind in SECTIONS.items() for f in fields(kind) if "help" in f.metadata]
+
+
+def resumable_fields() -> dict[str, set[str]]:
+    """The fields ``train --resume`` may change, by section."""
+    allowed: dict[str, set[str]] = {name: set() for name in SECTIONS}
+    for section, f in settable_fields():
+        if f.metadata["resumable"]:
+            allowed[section].add(f.name)
+    return allowed
 
 
 def _build(kind: type, values: dict[str, Any], where: str) -> Any:

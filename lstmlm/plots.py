@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from lstmlm.checkpoint import METRICS
 from lstmlm.errors import LstmlmError
+from lstmlm.events import Eval, Event, Log
 from lstmlm.files import write_atomic
-from lstmlm.metrics import read_metrics
+from lstmlm.metrics import read_events
+from lstmlm.run_folder import METRICS
 
 FORMATS = (".png", ".pdf", ".svg")
 
@@ -41,10 +42,10 @@ def training_curves(run_dirs: list[Path], out: Path, labels: list[str] | None = 
     from matplotlib.ticker import FuncFormatter, LogFormatter
 
     loss, ppl, speed = fig.subplots(1, 3)
-    for index, (records, label) in enumerate(zip(runs, labels, strict=True)):
+    for index, (run_events, label) in enumerate(zip(runs, labels, strict=True)):
         color = f"C{index % 10}"
-        log = [r for r in records if r.get("event") == "log"]
-        evals = [r for r in records if r.get("event") == "eval"]
+        log = [e for e in run_events if isinstance(e, Log)]
+        evals = [e for e in run_events if isinstance(e, Eval)]
         for ax, train_key, valid_key in ((loss, "loss", "valid_loss"), (ppl, "ppl", "valid_ppl")):
             ax.plot(*_series(log, train_key), color=color, label=f"{label} train")
             ax.plot(
@@ -91,16 +92,17 @@ def _save(fig: Any, out: Path) -> Path:
     return out
 
 
-def _records(run_dir: Path) -> list[dict[str, Any]]:
+def _records(run_dir: Path) -> list[Event]:
+    """The ``Log`` and ``Eval`` events of a run."""
     if not run_dir.is_dir():
         raise LstmlmError(f"{run_dir}: no such run folder")
     path = run_dir / METRICS
     if not path.is_file():
         raise LstmlmError(f"{run_dir} has no {METRICS}; is it a run folder written by `lstmlm train`?")
-    records = [r for r in read_metrics(path) if r.get("event") in ("log", "eval")]
-    if not records:
+    found = [e for e in read_events(path) if isinstance(e, (Log, Eval))]
+    if not found:
         raise LstmlmError(f"{path} has no log or eval records yet; nothing to plot")
-    return records
+    return found
 
 
 def _default_labels(run_dirs: list[Path]) -> list[str]:
@@ -109,9 +111,9 @@ def _default_labels(run_dirs: list[Path]) -> list[str]:
     return names if len(set(names)) == len(names) else [str(p) for p in run_dirs]
 
 
-def _series(records: list[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
-    """(steps, values) of the records that have ``key``; non-finite values become gaps."""
-    points = [(r["step"], float(r[key])) for r in records if isinstance(r.get(key), (int, float))]
+def _series(found: list[Event], field: str) -> tuple[list[int], list[float]]:
+    """(steps, values) of the events whose ``field`` is a number; non-finite values become gaps."""
+    points = [(e.step, float(v)) for e in found if isinstance(v := getattr(e, field), (int, float))]
     return [s for s, _ in points], [v if math.isfinite(v) else math.nan for _, v in points]
 
 
@@ -168,35 +170,23 @@ def trace_heatmaps(trace: Any, layer: int, out: Path, max_units: int = 48) -> Pa
     return _save(fig, out)
 
 
-def unit_trajectories(model: Any, tokenizer: Any, figures: list[tuple], out: Path) -> Path:
-    """For each (agreement, classes, units, example pairs): the units' carried state over
-    each example's good sentence, one panel per example, the agreeing word marked."""
-    from lstmlm.agreement import differing_word
-    from lstmlm.inspect import controller_feature, trace_text
-
-    ncols = max(len(pairs) for *_, pairs in figures)
-    fig = _figure(6.5 * ncols, 3.4 * len(figures))
-    axes = fig.subplots(len(figures), ncols, squeeze=False)
-    for row, (kind, _classes, units, pairs) in enumerate(figures):
-        for col, pair in enumerate(pairs):
+def unit_trajectory_panels(rows: list[list[Any]], out: Path) -> Path:
+    """One row per feature, one panel per ``units.Trajectory``: the units' carried state
+    over the example's tokens, the agreeing word marked."""
+    ncols = max(len(panels) for panels in rows)
+    fig = _figure(6.5 * ncols, 3.4 * len(rows))
+    axes = fig.subplots(len(rows), ncols, squeeze=False)
+    for row, panels in enumerate(rows):
+        for col, panel in enumerate(panels):
             ax = axes[row][col]
-            trace = trace_text(model, tokenizer, pair.good)
-            for index, unit in enumerate(units):
-                layer_values = trace.layers[unit.layer]
-                state = "cell" if "cell" in layer_values else "hidden"
-                ax.plot(layer_values[state][:, unit.unit], marker="o", markersize=3, color=f"C{index}",
-                        label=f"layer {unit.layer} unit {unit.unit} ({state})")  # fmt: skip
-            target = differing_word(pair.good, pair.bad)
-            if target is not None:
-                ax.axvline(target - 1, color="grey", linestyle=":", linewidth=1)
+            for index, (label, values) in enumerate(panel.lines):
+                ax.plot(values, marker="o", markersize=3, color=f"C{index}", label=label)
+            if panel.target is not None:
+                ax.axvline(panel.target - 1, color="grey", linestyle=":", linewidth=1)
             ax.axhline(0, color="black", linewidth=0.5)
-            ax.set_xticks(range(len(trace.tokens)), trace.tokens, rotation=60, ha="right", fontsize=8)
-            feature = controller_feature(pair, kind)
-            ax.set_title(
-                f"{kind} unit(s), {feature} subject, {pair.fields.get('attractors', '?')} attractor(s)",
-                fontsize=9,
-            )
+            ax.set_xticks(range(len(panel.tokens)), panel.tokens, rotation=60, ha="right", fontsize=8)
+            ax.set_title(panel.title, fontsize=9)
             ax.legend(fontsize=7, loc="best")
-        for col in range(len(pairs), ncols):
+        for col in range(len(panels), ncols):
             axes[row][col].set_visible(False)
     return _save(fig, out)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from lstmlm.config import RunConfig, replace
 from lstmlm.data.corpus import Corpus
-from lstmlm.data.sources import FileSource, LineSource
+from lstmlm.data.sources import LineSource
+from lstmlm.data.text_file import FileSource
 from lstmlm.errors import LstmlmError
 from lstmlm.files import write_atomic
 

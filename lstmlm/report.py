@@ -24,6 +24,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from lstmlm import events
+
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
@@ -78,7 +80,7 @@ class _RateColumn(ProgressColumn):
 
 
 class TrainDisplay:
-    """Receives training events: a live bar on a terminal, one line per event otherwise."""
+    """Receives training ``events``: a live bar on a terminal, one line per event otherwise."""
 
     def __init__(self) -> None:
         self.live = console.is_terminal
@@ -95,7 +97,7 @@ class TrainDisplay:
             disable=not self.live,
         )
         self.task: Any = None
-        self.last: dict[str, dict[str, Any]] = {}
+        self.last: dict[str, events.Event] = {}  # the latest event of each kind
         self.data_progress = Progress(
             TextColumn("{task.description:>14}"),
             BarColumn(),
@@ -126,69 +128,65 @@ class TrainDisplay:
         self.progress.stop()
         self.data_progress.stop()
 
-    def __call__(self, kind: str, m: dict[str, Any]) -> None:
-        self.last[kind] = m
-        if kind == "start":
-            self.data_progress.stop()
-            self.progress.start()
-            self.task = self.progress.add_task(
-                "train",
-                total=m["total_steps"],
-                completed=m["step"],
-                epoch=m["epoch"],
-                loss="–",
-                ppl="–",
-                tps="–",
-                lr="–",
-            )
-            where = f"{m['device']}, {m.get('precision', 'fp32')}"
-            where += ", compiled" if m.get("compile") else ""
-            if m.get("world_size", 1) > 1:
-                where += f", {m['world_size']} processes"
-            info(
-                f"training {m['parameters']:,} parameters on {where}: "
-                f"{m['total_steps']:,} steps, {m['windows_per_epoch']:,} windows per epoch"
-            )
-        elif kind == "log":
-            self._update(
-                m,
-                loss=fmt(m["loss"], 3),
-                ppl=fmt(m["ppl"]),
-                tps=f"{m['tokens_per_s']:,.0f}",
-                lr=f"{m['lr']:.3g}",
-            )
-            if m.get("overflow_skips"):  # fp16: steps the loss scaler skipped since the last log
-                self.progress.console.print(
-                    f"[yellow]step {m['step']}: {m['overflow_skips']} fp16 overflow step(s) skipped, "
-                    f"loss scale {m['loss_scale']:g}[/]"
-                )
-            if not self.live:
-                info(
-                    f"step {m['step']:>6}/{m['total_steps']}  epoch {m['epoch']}  loss {m['loss']:.3f}  "
-                    f"ppl {fmt(m['ppl'])}  {m['tokens_per_s']:,.0f} tok/s  lr {m['lr']:.3g}"
-                )
-        elif kind == "eval":
-            if m["improved"]:
+    def __call__(self, event: events.Event) -> None:
+        self.last[event.kind] = event
+        say = self.progress.console.print
+        if isinstance(event, events.Start):
+            self._start(event)
+        elif isinstance(event, events.Log):
+            self._log(event)
+        elif isinstance(event, events.Eval):
+            if event.improved:
                 mark = "[green]best[/]"
-            elif m.get("annealed"):
-                mark = f"[yellow]no improvement, lr -> {m['lr']:.3g}[/]"
+            elif event.annealed:
+                mark = f"[yellow]no improvement, lr -> {event.lr:.3g}[/]"
             else:
                 mark = "[yellow]no improvement[/]"
-            self.progress.console.print(
-                f"step {m['step']:>6}  valid ppl [bold]{fmt(m['valid_ppl'])}[/]  {mark}"
-            )
-        elif kind == "nonfinite":
-            self.progress.console.print(f"[red]step {m['step']}: non-finite loss/gradient, step skipped[/]")
-        elif kind == "unsaved":
-            self.progress.console.print(f"[red]step {m['step']}: checkpoint not saved: {m['reason']}[/]")
-        elif kind == "resume":
-            info(f"resuming at step {m['step']} (epoch {m['epoch']}, lr {m['lr']:.3g})")
-        elif kind == "save" and self.task is not None:
-            self.progress.update(self.task, completed=m["step"])
+            say(f"step {event.step:>6}  valid ppl [bold]{fmt(event.valid_ppl)}[/]  {mark}")
+        elif isinstance(event, events.NonFinite):
+            say(f"[red]step {event.step}: non-finite loss/gradient, step skipped[/]")
+        elif isinstance(event, events.Unsaved):
+            say(f"[red]step {event.step}: checkpoint not saved: {event.reason}[/]")
+        elif isinstance(event, events.Resume):
+            info(f"resuming at step {event.step} (epoch {event.epoch}, lr {event.lr:.3g})")
+        elif isinstance(event, events.Save) and self.task is not None:
+            self.progress.update(self.task, completed=event.step)
 
-    def _update(self, m: dict[str, Any], **fields: str) -> None:
+    def _start(self, e: events.Start) -> None:
+        self.data_progress.stop()
+        self.progress.start()
+        self.task = self.progress.add_task(
+            "train", total=e.total_steps, completed=e.step, epoch=e.epoch, loss="–", ppl="–", tps="–", lr="–"
+        )
+        where = f"{e.device}, {e.precision}" + (", compiled" if e.compile else "")
+        if e.world_size > 1:
+            where += f", {e.world_size} processes"
+        info(
+            f"training {e.parameters:,} parameters on {where}: "
+            f"{e.total_steps:,} steps, {e.windows_per_epoch:,} windows per epoch"
+        )
+
+    def _log(self, e: events.Log) -> None:
         if self.task is not None:
-            self.progress.update(self.task, completed=m["step"], epoch=m["epoch"], **fields)
+            self.progress.update(
+                self.task,
+                completed=e.step,
+                epoch=e.epoch,
+                loss=fmt(e.loss, 3),
+                ppl=fmt(e.ppl),
+                tps=f"{e.tokens_per_s:,.0f}",
+                lr=f"{e.lr:.3g}",
+            )
+        if e.overflow_skips:  # fp16: steps the loss scaler skipped since the last log
+            self.progress.console.print(
+                f"[yellow]step {e.step}: {e.overflow_skips} fp16 overflow step(s) skipped, "
+                f"loss scale {e.loss_scale:g}[/]"
+            )
+        if not self.live:
+            info(
+                f"step {e.step:>6}/{e.total_steps}  epoch {e.epoch}  loss {e.loss:.3f}  "
+                f"ppl {fmt(e.ppl)}  {e.tokens_per_s:,.0f} tok/s  lr {e.lr:.3g}"
+            )
 
 
 def train_summary(rows: list[tuple[str, str]]) -> None:
@@ -298,15 +296,17 @@ def trace_table(trace: Any, layer: int, top: int) -> Table:
     return table
 
 
-def units_table(agreement: str, classes: tuple[str, str], units: list[Any], items: int) -> Table:
+def units_table(finding: Any, shown: int) -> Table:
+    """The ``shown`` best units of a ``units.UnitFinding``."""
+    classes = finding.classes
     table = Table(
-        title=f"{agreement} units: {classes[0]} vs {classes[1]} subjects, {items} items "
+        title=f"{finding.kind} units: {classes[0]} vs {classes[1]} subjects, {len(finding.pairs)} items "
         "(fit on half, accuracy on the other half)",
         title_justify="left",
     )
     for column in ("rank", "layer", "unit", "held-out acc", "effect size (d)"):
         table.add_column(column, justify="right")
-    for rank, u in enumerate(units, start=1):
+    for rank, u in enumerate(finding.ranking[:shown], start=1):
         table.add_row(
             str(rank),
             str(u.layer),
@@ -317,13 +317,76 @@ def units_table(agreement: str, classes: tuple[str, str], units: list[Any], item
     return table
 
 
-def ablation_table(agreement: str, baseline: float, rows: list[Any]) -> Table:
+def ablation_table(finding: Any) -> Table:
+    """Agreement accuracy of a ``units.UnitFinding`` with its top-k units zeroed, vs k random ones."""
     table = Table(
-        title=f"Ablation: {agreement} agreement accuracy ({_pct(baseline)} intact) with units zeroed",
+        title=f"Ablation: {finding.kind} agreement accuracy ({_pct(finding.accuracy)} intact) "
+        "with units zeroed",
         title_justify="left",
     )
     for column in ("k", "top-k units zeroed", "k random units zeroed"):
         table.add_column(column, justify="right")
-    for row in rows:
+    for row in finding.ablations:
         table.add_row(str(row.k), _pct(row.top_accuracy), _pct(row.random_accuracy))
     return table
+
+
+# ---------------------------------------------------------------- command results
+
+
+def training_outcome(out: Any, outcome: Any) -> None:
+    """The summary after ``train``: the run, its model, its progress and its perplexities."""
+    config, state, test = outcome.config, outcome.state, outcome.test
+    m = config.model
+    rows = [
+        ("run", str(out)),
+        ("data", outcome.corpus_name),
+        ("model", f"{m.cell} {m.nlayers}x{m.nhid}, vocab {m.ntoken:,}"),
+        ("steps", f"{state.step:,} ({state.tokens:,} tokens, {state.elapsed:.0f} s)"),
+        ("best valid ppl", fmt(math.exp(min(state.best_valid_loss, 700.0)))),  # evaluate.perplexity
+    ]
+    if test is not None:
+        rows.append(("test ppl (best weights)", fmt(test.perplexity)))
+        for key in ("bits_per_char", "bits_per_byte"):
+            if getattr(test, key) is not None:
+                rows.append((f"test {key.replace('_', ' ')}", fmt(getattr(test, key), 4)))
+    train_summary(rows)
+    info(f"run folder: [bold]{escape(str(out))}[/]")  # only for a folder that is kept
+
+
+def run_info(summary: Any) -> None:
+    """``lstmlm info``: a ``run_folder.RunSummary`` as two tables, the run and its config."""
+    config = summary.config
+    m = config["model"]
+    files = ", ".join(f"{k} ({v / 1e6:.2f} MB)" for k, v in summary.files.items() if not k.startswith("."))
+    rows = [
+        ("model", f"{m['cell']}, {m['nlayers']} layer(s) x {m['nhid']}, emsize {m['emsize']}, "
+                  f"dropout {m['dropout']}, {'tied' if m['tied'] else 'untied'}"),
+        ("parameters", f"{summary.parameters:,}"),
+        ("tokenizer", f"{summary.tokenizer}, vocabulary {summary.vocab_size:,}"),
+        ("data", config["data"]["data"] or "default agreement corpus"),
+        ("steps", f"{summary.step:,}"),
+        ("best valid ppl", fmt(summary.best_valid_ppl)),
+        ("files", files),
+    ]  # fmt: skip
+    console.print(key_value_table(f"Run {summary.run}", rows))
+    settings = [
+        (f"{section}.{key}", repr(value))
+        for section, values in config.items()
+        for key, value in values.items()
+    ]
+    console.print(key_value_table("Config", settings))
+
+
+def agreement_result(
+    title: str, rows: list[dict[str, Any]], keys: list[str], overall: dict[str, Any]
+) -> None:
+    """``lstmlm agreement``: accuracy by group, then the overall line."""
+    console.print(agreement_table(title, rows, keys))
+    prefix = overall["prefix_accuracy"]
+    info(
+        f"overall: sentence {100 * overall['sentence_accuracy']:.1f}% of {overall['count']} pairs"
+        + (f", prefix {100 * prefix:.1f}%" if prefix is not None else "")
+    )
+    if overall["unk_tokens"]:
+        warn(f"{overall['unk_tokens']} tokens of the suite are <unk> for this run's tokenizer")

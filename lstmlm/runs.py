@@ -1,306 +1,44 @@
-"""Starting, resuming and reading runs: the steps between a resolved config and the loop.
+"""Reading trained runs: load a run's model and tokenizer, encode and score its splits.
 
-``start_training`` prepares the run folder (refusing to clobber a run), the corpus, the
-tokenizer and the token caches, builds the seeded model and hands over to
-``train.train``. ``encoded_split`` gives eval and friends a run's split as token ids.
+``load_run`` gives eval, generate, agreement and inspect a ``Run`` (config, tokenizer,
+model on a device); ``run_split`` gives them a split of the run's text (or of other
+text) as token ids, through the shared token cache; ``evaluate_split`` scores one.
+Starting and resuming training is ``launch.py``; what a run folder holds without
+loading it is ``run_folder.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+import torch
 
 from lstmlm import checkpoint as ckpt
-from lstmlm import distributed
-from lstmlm.config import RunConfig, replace, resolve
+from lstmlm import run_folder
+from lstmlm.config import RunConfig, replace
 from lstmlm.data.corpus import Corpus, load_corpus
 from lstmlm.data.sources import Progress, cache_dir
-from lstmlm.data.tokenizer import Tokenizer, train_tokenizer
+from lstmlm.data.tokenizer import Tokenizer
 from lstmlm.data.tokens import EncodedSplit, batchify, check_length, encode_split
 from lstmlm.errors import LstmlmError
 from lstmlm.evaluate import Evaluation, evaluate_loss, summarize
-from lstmlm.metrics import read_metrics
 from lstmlm.model.lm import LanguageModel
-from lstmlm.precision import fp32_recurrence_notice, resolve_precision
-from lstmlm.provenance import DATA_RECORD, check_unchanged, record_data, with_resolved_data
-from lstmlm.train import (
-    EventCallback,
-    Splits,
-    TrainState,
-    resolve_device,
-    seed_everything,
-    signals_stop_at_once,
-    train,
-)
+from lstmlm.provenance import check_unchanged
 
-# Settings a resumed run may change: none of them alters the model, the data or the
-# arithmetic of the steps already taken.
-RESUMABLE_CHANGES = {
-    "train": {
-        "epochs",
-        "max_steps",
-        "eval_every",
-        "log_every",
-        "save_every",
-        "save_every_minutes",
-        "max_bad_steps",
-        "device",
-        "eval_batch_size",
-        "precision",  # weights and optimizer state are fp32 in every precision
-        "compile",
-    },
-}
 # (stage, done, total): "read" (bytes or rows), "tokenizer" and "encode <split>" (lines).
 DataProgress = Callable[[str, int, int | None], None]
 
-RUN_FILES = (
-    ckpt.CONFIG,
-    ckpt.TOKENIZER,
-    ckpt.MODEL,
-    ckpt.STATE,
-    ckpt.PREV_MODEL,
-    ckpt.PREV_STATE,
-    ckpt.BEST,
-    ckpt.METRICS,
-)
 
-
-@dataclass
-class TrainOutcome:
-    config: RunConfig
-    state: TrainState
-    test: Evaluation | None
-    corpus_name: str
-
-
-def resume_conflicts(saved: RunConfig, wanted: RunConfig) -> list[str]:
-    """Settings that differ between a run's config and a resume request, and may not."""
-    old, new = saved.to_dict(), wanted.to_dict()
-    conflicts = []
-    for section in old:
-        allowed = RESUMABLE_CHANGES.get(section, set())
-        for key, value in old[section].items():
-            if key not in allowed and key != "ntoken" and new[section].get(key) != value:
-                conflicts.append(f"{section}.{key} ({value!r} -> {new[section].get(key)!r})")
-    return conflicts
-
-
-def plan_run(
-    out: Path,
-    file_values: dict[str, Any],
-    flags: dict[str, dict[str, Any]],
-    *,
-    resume: bool,
-    overwrite: bool,
-) -> RunConfig:
-    """The config to train with, after checking what ``out`` already holds."""
-    if resume and overwrite:
-        raise LstmlmError("--resume and --overwrite contradict each other; pick one")
-    if out.exists() and not out.is_dir():
-        raise LstmlmError(f"--out {out} is a file, not a folder")
-    has_run = out.is_dir() and ckpt.is_run(out)
-    if resume:
-        if not has_run:
-            raise LstmlmError(f"nothing to resume: {out} is not an lstmlm run folder")
-        saved = with_resolved_data(ckpt.read_config(out))
-        base = saved.to_dict()
-        for section, values in file_values.items():
-            base.setdefault(section, {}).update(values)
-        config = with_resolved_data(resolve(base, flags))
-        conflicts = resume_conflicts(saved, config)
-        if conflicts:
-            raise LstmlmError(
-                f"cannot resume {out} with changed settings: {', '.join(conflicts)} "
-                "(only epochs, max-steps, eval/log/save cadence, device, precision and compile may change)"
-            )
-        return config
-    if has_run and not overwrite:
-        raise LstmlmError(
-            f"{out} already holds a run; pass --resume to continue it or --overwrite to replace it"
-        )
-    if out.is_dir() and not has_run and any(p.name != ckpt.LOCK for p in out.iterdir()):
-        raise LstmlmError(f"--out {out} is a non-empty folder that is not an lstmlm run")
-    return with_resolved_data(resolve(file_values, flags))
-
-
-def build_tokenizer(config: RunConfig, corpus: Corpus, *, on_progress: Progress | None = None) -> Tokenizer:
-    dc = config.data
-    return train_tokenizer(
-        dc.tokenizer,
-        corpus.splits["train"],
-        vocab_size=dc.vocab_size,
-        min_freq=dc.min_freq,
-        on_progress=on_progress,
-    )
-
-
-def _stage(on_data: DataProgress | None, stage: str) -> Progress | None:
+def stage_progress(on_data: DataProgress | None, stage: str) -> Progress | None:
     return None if on_data is None else lambda done, total: on_data(stage, done, total)
 
 
-def _encode(corpus: Corpus, split: str, tokenizer: Tokenizer, on_data: DataProgress | None) -> EncodedSplit:
+def encode(corpus: Corpus, split: str, tokenizer: Tokenizer, on_data: DataProgress | None) -> EncodedSplit:
     """``split`` of ``corpus`` as token ids, through the shared token cache."""
-    on_progress = _stage(on_data, f"encode {split}")
+    on_progress = stage_progress(on_data, f"encode {split}")
     return encode_split(corpus.splits[split], tokenizer, cache_dir=cache_dir(), on_progress=on_progress)
-
-
-def start_training(
-    out: Path,
-    config: RunConfig,
-    *,
-    resume: bool,
-    overwrite: bool,
-    on_event: EventCallback = lambda kind, metrics: None,
-    warn: Callable[[str], None] = lambda message: None,
-    on_data: DataProgress | None = None,
-) -> TrainOutcome:
-    """Prepare data and ``out``, then train into it (holding the run lock while writing).
-
-    Everything that can reject the input (device, corpus, tokenizer, lengths) runs before
-    the run folder is touched, so a bad command leaves no half-made run behind.
-
-    Under torchrun every rank calls this (see ``lstmlm.distributed``): rank 0 reads the
-    corpus, trains the tokenizer and fills the token cache first, owns the run folder and
-    reports; the other ranks get the tokenizer from it, hit its cache and stay quiet.
-
-    SIGINT/SIGTERM stop at once outside the loop (``SignalExit``) and after a checkpoint
-    inside it (``Interrupted``). A start that fails before its first checkpoint removes
-    what it wrote, so the same command can be run again.
-    """
-    with signals_stop_at_once():
-        return _start_training(out, config, resume, overwrite, on_event, warn, on_data)
-
-
-def _start_training(
-    out: Path,
-    config: RunConfig,
-    resume: bool,
-    overwrite: bool,
-    on_event: EventCallback,
-    warn: Callable[[str], None],
-    on_data: DataProgress | None,
-) -> TrainOutcome:
-    group = distributed.from_env()
-    distributed.check_batch_size(config.train.batch_size, group)
-    device = resolve_device(config.train.device)
-    notice = fp32_recurrence_notice(resolve_precision(config.train.precision, device), config.model.cell)
-    if not group.is_main:
-        on_event, warn, on_data = (lambda kind, metrics: None), (lambda message: None), None
-    if notice:
-        warn(notice)
-    with distributed.session(group, device) as device:
-        corpus = distributed.main_first(lambda: load_corpus(config.data, on_progress=_stage(on_data, "read")))
-        if "valid" not in corpus.splits:
-            raise LstmlmError(f"{corpus.name} has no validation split")
-        if resume:
-            check_unchanged(out, corpus, tuple(corpus.splits), "resuming needs the text it was trained on")
-        if resume:
-            tokenizer = Tokenizer.load(out / ckpt.TOKENIZER)
-        else:
-            progress = _stage(on_data, "tokenizer")
-            tokenizer = Tokenizer.from_json(  # trained once, sent to every rank as its JSON
-                distributed.from_main(lambda: build_tokenizer(config, corpus, on_progress=progress).to_json())
-            )
-        config = replace(config, model={"ntoken": tokenizer.vocab_size})
-        encoded = distributed.main_first(
-            lambda: {name: _encode(corpus, name, tokenizer, on_data) for name in ("train", "valid")}
-        )
-        splits = make_splits(encoded, config)
-        seed_everything(config.train.seed)
-        model = LanguageModel(config.model)
-
-        with contextlib.ExitStack() as folder:
-            checkpoint = distributed.main_first(
-                lambda: _open_run_folder(
-                    out, config, tokenizer, corpus, folder, resume=resume, overwrite=overwrite, warn=warn
-                )
-            )
-            state = train(
-                config, model, splits, out, on_event=on_event, resume_from=checkpoint, device=device
-            )
-        distributed.barrier()  # rank 0 has written the run folder
-        test = None
-        if corpus.splits.get("test"):
-            best = ckpt.load_run(out, best=True, device=device)
-            test_ids = distributed.main_first(lambda: _encode(corpus, "test", tokenizer, on_data))
-            test = evaluate_split(best.model, test_ids, config, "test", tokenizer.kind)
-    return TrainOutcome(config, state, test, corpus.name)
-
-
-def _undo_if_no_checkpoint(out: Path, *, remove_folder: bool) -> Callable[..., bool]:
-    """An exit callback for a new run: if it fails before its first checkpoint, remove what it
-    wrote (and the folder it made), so the same command can run again. Runs under the lock."""
-
-    def undo(exc_type: type[BaseException] | None, *exc: object) -> bool:
-        if exc_type is not None and not (out / ckpt.MODEL).exists():
-            for name in (*RUN_FILES, DATA_RECORD, ckpt.LOCK):
-                with contextlib.suppress(OSError):
-                    (out / name).unlink(missing_ok=True)
-            if remove_folder:
-                with contextlib.suppress(OSError):  # not empty: something else lives there
-                    out.rmdir()
-        return False  # the error goes on
-
-    return undo
-
-
-def _open_run_folder(
-    out: Path,
-    config: RunConfig,
-    tokenizer: Tokenizer,
-    corpus: Corpus,
-    folder: contextlib.ExitStack,
-    *,
-    resume: bool,
-    overwrite: bool,
-    warn: Callable[[str], None],
-) -> ckpt.Checkpoint | None:
-    """The checkpoint to resume from. Rank 0 first takes the run lock (held until ``folder``
-    closes), clears what ``--overwrite`` replaces and writes the tokenizer, data record and config.
-    A new run that fails before its first checkpoint is undone as ``folder`` closes."""
-    if not distributed.current().is_main:
-        return ckpt.latest_checkpoint(out) if resume else None
-    new_folder = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    folder.enter_context(ckpt.run_lock(out))
-    if not resume:
-        folder.push(_undo_if_no_checkpoint(out, remove_folder=new_folder))
-    ckpt.remove_stale_temp_files(out)
-    checkpoint = None
-    if overwrite:
-        for name in (*RUN_FILES, DATA_RECORD):
-            (out / name).unlink(missing_ok=True)
-    if resume:
-        checkpoint = ckpt.latest_checkpoint(out)
-        if checkpoint is None:
-            warn(f"{out} has no checkpoint yet; starting from step 0")
-        elif checkpoint.problems:
-            warn(ckpt.fallback_warning(out, checkpoint))
-    else:
-        tokenizer.save(out / ckpt.TOKENIZER)
-        record_data(out, corpus)
-    ckpt.write_config(out, config)  # on resume: records the allowed changes (more epochs, ...)
-    return checkpoint
-
-
-def make_splits(encoded: dict[str, EncodedSplit], config: RunConfig) -> Splits:
-    tc = config.train
-    n_train = len(encoded["train"].ids)
-    check_length(n_train, tc.batch_size, "train")
-    if n_train // tc.batch_size < tc.bptt + 1:
-        raise LstmlmError(
-            f"the train split has {n_train:,} tokens: too short for one BPTT window in each of "
-            f"{tc.batch_size} streams (need {tc.batch_size * (tc.bptt + 1):,}); "
-            "add text or lower --batch-size / --bptt"
-        )
-    check_length(len(encoded["valid"].ids), tc.eval_batch_size, "valid")
-    return Splits(
-        batchify(encoded["train"].ids, tc.batch_size), batchify(encoded["valid"].ids, tc.eval_batch_size)
-    )
 
 
 def evaluate_split(
@@ -319,20 +57,45 @@ def evaluate_split(
     return summarize(name, loss, scored, len(split.ids), split.num_chars, split.num_bytes, tokenizer_kind)
 
 
-def run_split(
-    run: ckpt.Run, split: str, data: str | None, *, on_data: DataProgress | None = None
-) -> EncodedSplit:
+def run_split(run: Run, split: str, data: str | None, *, on_data: DataProgress | None = None) -> EncodedSplit:
     """A split of the run's corpus (or of ``data``), encoded with the run's tokenizer."""
     data_config = run.config.data if data is None else replace(run.config, data={"data": data}).data
-    corpus = load_corpus(data_config, on_progress=_stage(on_data, "read"))
+    corpus = load_corpus(data_config, on_progress=stage_progress(on_data, "read"))
     if split not in corpus.splits or not corpus.splits[split]:
         available = ", ".join(sorted(corpus.splits))
         raise LstmlmError(f"{corpus.name} has no {split!r} split (available: {available})")
     if data is None:
         check_unchanged(run.dir, corpus, (split,), "pass --data to score other text on purpose")
-    return _encode(corpus, split, run.tokenizer, on_data)
+    return encode(corpus, split, run.tokenizer, on_data)
 
 
-def best_valid_ppl(run_dir: Path) -> float | None:
-    losses = [r["valid_loss"] for r in read_metrics(run_dir / ckpt.METRICS) if r.get("event") == "eval"]
-    return math.exp(min(losses)) if losses else None
+@dataclass
+class Run:
+    """A trained run, ready for eval, generate, agreement and inspect."""
+
+    dir: Path
+    config: RunConfig
+    tokenizer: Tokenizer
+    model: LanguageModel
+    step: int
+    weights_path: Path
+
+
+def load_run(run_dir: Path | str, *, best: bool = True, device: str | torch.device = "cpu") -> Run:
+    """Load config, tokenizer and weights (``best.safetensors`` if present and ``best``)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise LstmlmError(f"run folder not found: {run_dir}")
+    config = run_folder.read_config(run_dir)
+    tokenizer = Tokenizer.load(run_dir / run_folder.TOKENIZER)
+    model = LanguageModel(config.model)
+    candidates = [run_folder.BEST, run_folder.MODEL, run_folder.PREV_MODEL]
+    if not best:
+        candidates = candidates[1:] + candidates[:1]
+    found = [run_dir / name for name in candidates if (run_dir / name).exists()]
+    if not found:
+        raise LstmlmError(f"{run_dir} has no weights yet ({run_folder.MODEL} or {run_folder.BEST})")
+    tensors, step = ckpt.read_weights(found[0])
+    ckpt.load_weights_into(model, tensors, found[0])
+    model.to(device).eval()
+    return Run(run_dir, config, tokenizer, model, step, found[0])

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lstmlm.errors import LstmlmError
+from lstmlm.events import Eval, Event, EventCallback, Log, Start
 
-if TYPE_CHECKING:
-    from lstmlm.train import EventCallback
-
-TRAIN_SCALARS = {
-    "loss": "train/loss",
-    "ppl": "train/ppl",
-    "lr": "train/lr",
-    "tokens_per_s": "train/tokens_per_s",
+# The fields of each event kind written as scalars, and their tags.
+SCALARS: dict[type[Event], dict[str, str]] = {
+    Log: {"loss": "train/loss", "ppl": "train/ppl", "lr": "train/lr", "tokens_per_s": "train/tokens_per_s"},
+    Eval: {"valid_loss": "valid/loss", "valid_ppl": "valid/ppl"},
 }
-VALID_SCALARS = {"valid_loss": "valid/loss", "valid_ppl": "valid/ppl"}
 
 
 def summary_writer_class() -> Any:
@@ -29,9 +25,9 @@ def summary_writer_class() -> Any:
 
 
 class TensorBoardLog:
-    """Writes "log" and "eval" events as scalars under ``log_dir``; use as a context manager.
+    """Writes ``Log`` and ``Eval`` events as scalars under ``log_dir``; use as a context manager.
 
-    Creating one checks for the package at once. The writer opens at the "start" event, so a
+    Creating one checks for the package at once. The writer opens at the ``Start`` event, so a
     run rejected before training leaves no folder behind. Like ``metrics.jsonl``, TensorBoard
     then drops older events after the start step: those a resumed run replays, or an
     overwritten run's.
@@ -53,23 +49,21 @@ class TensorBoardLog:
             self.writer.close()
             self.writer = None
 
-    def __call__(self, kind: str, m: dict[str, Any]) -> None:
-        if kind == "start":
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Start):
             self.close()
-            self.writer = self.writer_class(log_dir=str(self.log_dir), purge_step=m["step"] + 1)
+            self.writer = self.writer_class(log_dir=str(self.log_dir), purge_step=event.step + 1)
             return
         if self.writer is None:
             return
-        scalars = TRAIN_SCALARS if kind == "log" else VALID_SCALARS if kind == "eval" else {}
-        for key, tag in scalars.items():
-            if key in m:
-                self.writer.add_scalar(tag, m[key], global_step=m["step"])
+        for name, tag in SCALARS.get(type(event), {}).items():
+            self.writer.add_scalar(tag, getattr(event, name), global_step=event.step)
 
     def wrap(self, then: EventCallback) -> EventCallback:
         """A callback that logs each event here, then hands it on to ``then``."""
 
-        def on_event(kind: str, m: dict[str, Any]) -> None:
-            self(kind, m)
-            then(kind, m)
+        def on_event(event: Event) -> None:
+            self(event)
+            then(event)
 
         return on_event

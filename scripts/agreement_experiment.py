@@ -22,11 +22,11 @@ from typing import Any
 
 import torch
 
-from lstmlm import checkpoint as ckpt
-from lstmlm.agreement import accuracy_by, read_suite, resolve_suite, score_pairs
+from lstmlm import runs
 from lstmlm.config import CELLS, load_toml
 from lstmlm.errors import LstmlmError
-from lstmlm.runs import plan_run, start_training
+from lstmlm.launch import plan_run, start_training
+from lstmlm.pair_scoring import accuracy_by, read_suite, resolve_suite, score_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CELLS = ["lstm", "gru", "rnn-tanh", "lstm-eq", "peephole", "coupled", "gru-eq", "depth-gated"]
@@ -74,7 +74,7 @@ def train_cell(cell: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def score_cell(cell: str, args: argparse.Namespace, pairs: list) -> dict[str, Any]:
     """Sentence-rule accuracy of ``cell``'s best checkpoint by agreement type x attractors/distance."""
-    run = ckpt.load_run(args.out / cell, best=True)
+    run = runs.load_run(args.out / cell, best=True)
     scores = score_pairs(run.model, run.tokenizer, pairs)
     for score in scores:
         score.pair.fields["distance_bin"] = distance_bin(int(score.pair.fields.get("distance", 0)))

@@ -6,8 +6,16 @@ an inference step is a forward pass in ``torch.inference_mode``. Cells take turn
 by step, so a busy machine slows them alike; the table shows the median (or ``--stat
 min``) step time as tokens/s and its ratio to ``lstm``.
 
+``--compare`` times the custom cells' ways of running instead, each against the first
+one named (the measurements behind the design of ``lstmlm/model/scan.py``):
+
+    torchscript  the fast path as shipped: scan.py, its step loops compiled by TorchScript
+    eager        the same, its step loops run as plain PyTorch (no torch.jit.script)
+    autograd     no fast path: the cell's readable ``step`` per time step, autograd's backward
+
     python scripts/bench_cells.py                      # 2x650, B=20, T=35, vocab 10k
     python scripts/bench_cells.py --cells lstm lstm-eq --steps 30 --threads 2
+    python scripts/bench_cells.py --cells lstm-eq gru-eq --compare torchscript eager autograd
 """
 
 from __future__ import annotations
@@ -15,12 +23,18 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+import types
+from collections.abc import Callable, Hashable
 
 import torch
 import torch.nn.functional as F
 
-from lstmlm.config import CELLS, ModelConfig
+from lstmlm.config import CELLS, CUSTOM_CELLS, ModelConfig
+from lstmlm.model.cells import RecurrentCell
 from lstmlm.model.lm import LanguageModel, detach_state
+from lstmlm.model.scan import EAGER_LOOPS, torchscript_loops, using_step_loops
+
+VARIANTS = ("torchscript", "eager", "autograd")
 
 
 def parse_args() -> argparse.Namespace:
@@ -37,13 +51,20 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="torch threads; 0 = torch's default")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stat", choices=("median", "min"), default="median", help="summary of the step times")
+    p.add_argument(
+        "--compare",
+        nargs="+",
+        choices=VARIANTS,
+        metavar="VARIANT",
+        help="time the custom cells run these ways (see above), ratios against the first",
+    )
     return p.parse_args()
 
 
 class Runner:
     """One model with its own data and carried state, stepping on demand."""
 
-    def __init__(self, cell: str, args: argparse.Namespace) -> None:
+    def __init__(self, cell: str, args: argparse.Namespace, variant: str = "torchscript") -> None:
         cfg = ModelConfig(
             cell=cell,
             ntoken=args.vocab,
@@ -58,8 +79,20 @@ class Runner:
         self.tokens = torch.randint(args.vocab, (args.bptt + 1, args.batch_size))
         self.state = self.model.init_state(args.batch_size)
         self.vocab = args.vocab
+        self.loops = EAGER_LOOPS if variant == "eager" else torchscript_loops()
+        if variant == "autograd":
+            for layer in self.model.rnn.cells:  # the base class's scan: ``step`` by ``step``
+                layer.scan = types.MethodType(RecurrentCell.scan, layer)
 
     def train_step(self) -> None:
+        with using_step_loops(self.loops):
+            self._train_step()
+
+    def infer_step(self) -> None:
+        with using_step_loops(self.loops):
+            self._infer_step()
+
+    def _train_step(self) -> None:
         self.model.train()
         inputs, targets = self.tokens[:-1], self.tokens[1:]
         logits, state = self.model(inputs, detach_state(self.state))
@@ -70,10 +103,79 @@ class Runner:
         self.opt.step()
         self.state = detach_state(state)
 
-    def infer_step(self) -> None:
+    def _infer_step(self) -> None:
         self.model.eval()
         with torch.inference_mode():
             self.model(self.tokens[:-1], self.state)
+
+
+MODES: dict[str, Callable[[Runner], None]] = {"train": Runner.train_step, "infer": Runner.infer_step}
+
+
+def time_steps(runners: dict[Hashable, Runner], args: argparse.Namespace) -> dict[tuple, float]:
+    """(runner key, mode) -> the summary step time, the runners taking turns step by step."""
+    for _ in range(args.warmup):
+        for runner in runners.values():
+            for step in MODES.values():
+                step(runner)
+    times: dict[tuple, list[float]] = {(key, mode): [] for key in runners for mode in MODES}
+    for _ in range(args.steps):
+        for key, runner in runners.items():
+            for mode, step in MODES.items():
+                start = time.perf_counter()
+                step(runner)
+                times[key, mode].append(time.perf_counter() - start)
+    summary = statistics.median if args.stat == "median" else min
+    return {key: summary(v) for key, v in times.items()}
+
+
+def headline(args: argparse.Namespace, ratio: str) -> str:
+    return (
+        f"LanguageModel {args.nlayers}x{args.nhid}, vocab {args.vocab}, untied, "
+        f"B={args.batch_size}, T={args.bptt}, {torch.get_num_threads()} thread(s), "
+        f"{args.stat} of {args.steps} steps; ratio = {ratio}"
+    )
+
+
+def compare_cells(args: argparse.Namespace) -> None:
+    """The ``--compare`` table: per custom cell and mode, tokens/s of every variant."""
+    cells = [cell for cell in args.cells if cell in CUSTOM_CELLS]
+    if not cells:
+        raise SystemExit("--compare times custom cells: name some with --cells")
+    variants = list(dict.fromkeys(args.compare))
+    if "torchscript" in variants and torchscript_loops() is EAGER_LOOPS:
+        print("note: this torch cannot script the step loops; 'torchscript' runs them eager")
+    runners: dict[Hashable, Runner] = {}
+    for cell in cells:
+        for variant in variants:
+            torch.manual_seed(args.seed)  # the same weights and data for every variant
+            runners[cell, variant] = Runner(cell, args, variant)
+    med = time_steps(runners, args)
+    tokens = args.bptt * args.batch_size
+    base = variants[0]
+    print(headline(args, f"{base} time / variant time"))
+    header = f"{'cell':<12} {'mode':<6}" + "".join(
+        f" {v + ' tok/s':>17}" + ("" if v == base else f" {'ratio':>6}") for v in variants
+    )
+    print(header)
+    print("-" * len(header))
+    ratios: dict[tuple[str, str], list[float]] = {(v, m): [] for v in variants[1:] for m in MODES}
+    for cell in cells:
+        for mode in MODES:
+            row = f"{cell:<12} {mode:<6}"
+            for variant in variants:
+                t = med[(cell, variant), mode]
+                row += f" {tokens / t:>17,.0f}"
+                if variant != base:
+                    ratio = med[(cell, base), mode] / t
+                    ratios[variant, mode].append(ratio)
+                    row += f" {ratio:>5.2f}x"
+            print(row)
+    for (variant, mode), values in ratios.items():
+        print(
+            f"{variant} vs {base}, {mode}: ratio min {min(values):.3f}x, "
+            f"median {statistics.median(values):.3f}x over {len(values)} cell(s)"
+        )
 
 
 def main() -> None:
@@ -81,29 +183,14 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    if args.compare:
+        compare_cells(args)
+        return
     cells = list(dict.fromkeys(["lstm", *args.cells]))  # the reference always runs
-    runners = {cell: Runner(cell, args) for cell in cells}
-    modes = {"train": Runner.train_step, "infer": Runner.infer_step}
-    times: dict[tuple[str, str], list[float]] = {(c, m): [] for c in cells for m in modes}
-    for _ in range(args.warmup):
-        for runner in runners.values():
-            for step in modes.values():
-                step(runner)
-    for _ in range(args.steps):
-        for cell, runner in runners.items():
-            for mode, step in modes.items():
-                start = time.perf_counter()
-                step(runner)
-                times[cell, mode].append(time.perf_counter() - start)
-
+    runners: dict[Hashable, Runner] = {cell: Runner(cell, args) for cell in cells}
+    med = time_steps(runners, args)
     tokens = args.bptt * args.batch_size
-    summary = statistics.median if args.stat == "median" else min
-    med = {key: summary(v) for key, v in times.items()}
-    print(
-        f"LanguageModel {args.nlayers}x{args.nhid}, vocab {args.vocab}, untied, "
-        f"B={args.batch_size}, T={args.bptt}, {torch.get_num_threads()} thread(s), "
-        f"{args.stat} of {args.steps} steps; ratio = lstm time / cell time"
-    )
+    print(headline(args, "lstm time / cell time"))
     header = (
         f"{'cell':<12} {'params':>11} {'train tok/s':>12} {'vs lstm':>8} {'infer tok/s':>12} {'vs lstm':>8}"
     )

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lstmlm.config import RunConfig
+from lstmlm.events import Event, Log
 from lstmlm.model.lm import LanguageModel
 from lstmlm.train import Splits, train
 
@@ -65,17 +66,17 @@ def bench_lstmlm(
     config = config_for(args, args.warmup + args.steps, precision, compile)
     torch.manual_seed(0)
     model = LanguageModel(config.model)
-    logs: list[dict] = []
+    logs: list[Log] = []
 
-    def on_event(kind: str, metrics: dict) -> None:
-        if kind == "log":
-            logs.append(metrics)
+    def on_event(event: Event) -> None:
+        if isinstance(event, Log):
+            logs.append(event)
 
     with tempfile.TemporaryDirectory() as tmp:
         train(config, model, Splits(data, valid), Path(tmp), on_event=on_event)
-    warm = next(m for m in logs if m["step"] == args.warmup)
-    tokens = (logs[-1]["step"] - warm["step"]) * args.batch * args.bptt
-    return tokens / (logs[-1]["elapsed"] - warm["elapsed"])
+    warm = next(m for m in logs if m.step == args.warmup)
+    tokens = (logs[-1].step - warm.step) * args.batch * args.bptt
+    return tokens / (logs[-1].elapsed - warm.elapsed)
 
 
 class BareLM(nn.Module):

@@ -26,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from lstmlm import runs
+
 ROOT = Path(__file__).resolve().parents[1]
 AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 THRESHOLD = 0.95
@@ -47,11 +49,10 @@ def worker(seed: int, out: Path, config: Path, rescore: bool) -> dict[str, Any]:
     """Train one demo run (unless ``rescore``) and score it, in the child process under its CPU mode."""
     import torch
 
-    from lstmlm import checkpoint as ckpt
-    from lstmlm.agreement import accuracy_by, demo_rows, read_suite, resolve_suite, score_pairs
     from lstmlm.config import load_toml
-    from lstmlm.data.agreement import demo_prompts
-    from lstmlm.runs import plan_run, start_training
+    from lstmlm.data.grammar.demo_prompts import demo_prompts
+    from lstmlm.launch import plan_run, start_training
+    from lstmlm.pair_scoring import accuracy_by, demo_rows, read_suite, resolve_suite, score_pairs
 
     trained: dict[str, Any] = {}
     if not rescore:
@@ -64,7 +65,7 @@ def worker(seed: int, out: Path, config: Path, rescore: bool) -> dict[str, Any]:
             "train_seconds": time.monotonic() - start,
             "test_ppl": outcome.test.perplexity if outcome.test else None,
         }
-    run = ckpt.load_run(out, best=True)
+    run = runs.load_run(out, best=True)
     scores = score_pairs(run.model, run.tokenizer, read_suite(resolve_suite("default")))
     cells = {
         f"{a.group['agreement']}:{a.group['attractors']}": a.sentence_accuracy

@@ -1,6 +1,6 @@
 """Write the default agreement corpus and minimal-pair suites to ``data/default/``.
 
-The generator (``lstmlm.data.agreement``) is the source of truth: re-running this script
+The generator (``lstmlm.data.grammar``) is the source of truth: re-running this script
 reproduces the committed files byte for byte.
 
     python scripts/make_default_corpus.py [--out data/default]
@@ -16,21 +16,22 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # runnable without installing the package
     sys.path.insert(0, str(ROOT))
 
-from lstmlm.data import agreement  # noqa: E402
+from lstmlm.data.grammar.sentences import corpus_text, default_corpus  # noqa: E402
+from lstmlm.data.grammar.suites import default_suites, jsonl_text  # noqa: E402
 
 DEFAULT_OUT = ROOT / "data" / "default"
 
 
 def render(corpus: dict[str, list[str]], suites: dict[str, list[dict]]) -> dict[str, str]:
     """File name -> text for the corpus splits and the suites."""
-    files = {f"{split}.txt": agreement.corpus_text(lines) for split, lines in corpus.items()}
-    files.update({f"{name}.jsonl": agreement.jsonl_text(pairs) for name, pairs in suites.items()})
+    files = {f"{split}.txt": corpus_text(lines) for split, lines in corpus.items()}
+    files.update({f"{name}.jsonl": jsonl_text(pairs) for name, pairs in suites.items()})
     return files
 
 
 def default_files() -> dict[str, str]:
     """The committed files, freshly generated."""
-    return render(agreement.default_corpus(), agreement.default_suites())
+    return render(default_corpus(), default_suites())
 
 
 def write_files(files: dict[str, str], out: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from lstmlm import run_folder
 from lstmlm.config import RunConfig
 
 NOUNS = ["cat", "dog", "bird", "fish", "cow", "horse", "mouse", "frog"]
@@ -85,7 +86,7 @@ def make_untrained_run(out: Path, corpus: Path) -> Path:
     tokenizer = train_tokenizer("word", (corpus / "train.txt").read_text().splitlines())
     config = replace(tiny_config(corpus), model={"ntoken": tokenizer.vocab_size})
     out.mkdir()
-    tokenizer.save(out / ckpt.TOKENIZER)
-    ckpt.write_config(out, config)
-    (out / ckpt.MODEL).write_bytes(ckpt.weights_bytes(LanguageModel(config.model), 0))
+    tokenizer.save(out / run_folder.TOKENIZER)
+    run_folder.write_config(out, config)
+    (out / run_folder.MODEL).write_bytes(ckpt.weights_bytes(LanguageModel(config.model), 0))
     return out

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from lstmlm import checkpoint as ckpt
-from lstmlm.agreement import accuracy_by, read_suite, resolve_suite, score_pairs
+from lstmlm import runs
 from lstmlm.config import RunConfig
-from lstmlm.runs import start_training
+from lstmlm.launch import start_training
+from lstmlm.pair_scoring import accuracy_by, read_suite, resolve_suite, score_pairs
 
 
 @pytest.mark.slow
@@ -30,7 +30,7 @@ def test_short_training_beats_chance_on_zero_attractor_agreement(tmp_path: Path)
         }
     )
     start_training(tmp_path / "run", config, resume=False, overwrite=False)
-    run = ckpt.load_run(tmp_path / "run")
+    run = runs.load_run(tmp_path / "run")
     pairs = [
         p
         for p in read_suite(resolve_suite("default"))

@@ -11,7 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from lstmlm import checkpoint as ckpt
+from lstmlm import run_folder, runs
 from lstmlm.cli import app
+from lstmlm.config import ModelConfig
+from lstmlm.metrics import read_metrics
+from lstmlm.model.lm import LanguageModel
 
 from .conftest import TINY_FLAGS, make_untrained_run
 
@@ -31,9 +35,16 @@ def trained_run(tiny_corpus: Path, tmp_path: Path) -> Path:
 
 
 def test_train_eval_generate_info(trained_run: Path) -> None:
-    for name in (ckpt.CONFIG, ckpt.TOKENIZER, ckpt.MODEL, ckpt.BEST, ckpt.STATE, ckpt.METRICS):
+    for name in (
+        run_folder.CONFIG,
+        run_folder.TOKENIZER,
+        run_folder.MODEL,
+        run_folder.BEST,
+        run_folder.STATE,
+        run_folder.METRICS,
+    ):
         assert (trained_run / name).is_file(), name
-    config = json.loads((trained_run / ckpt.CONFIG).read_text())
+    config = json.loads((trained_run / run_folder.CONFIG).read_text())
     assert config["model"]["nhid"] == 16 and config["model"]["ntoken"] > 10
 
     result = invoke("eval", str(trained_run), "--split", "valid", "--json")
@@ -50,6 +61,22 @@ def test_train_eval_generate_info(trained_run: Path) -> None:
     result = invoke("info", str(trained_run), "--json")
     info = json.loads(result.stdout)
     assert info["step"] == 60 and info["best_valid_ppl"] > 1.0
+    run = runs.load_run(trained_run)  # info reads the files' headers; the loaded model agrees
+    assert info["parameters"] == run.model.num_parameters()
+    assert (info["vocab_size"], info["tokenizer"]) == (run.tokenizer.vocab_size, run.tokenizer.kind)
+    evals = [r["valid_ppl"] for r in read_metrics(trained_run / run_folder.METRICS) if r["event"] == "eval"]
+    assert info["best_valid_ppl"] == pytest.approx(min(evals))
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_parameter_count_from_the_weights_header(tied: bool, tmp_path: Path) -> None:
+    """``info`` counts parameters without torch, from the safetensors header: a tied decoder once."""
+    model = LanguageModel(ModelConfig(ntoken=50, emsize=6, nhid=6 if tied else 5, nlayers=2, tied=tied))
+    path = tmp_path / run_folder.MODEL
+    path.write_bytes(ckpt.weights_bytes(model, step=7))
+    header = run_folder.weights_header(path)
+    assert run_folder.tensor_count(header) == model.num_parameters()
+    assert run_folder.saved_step(header) == 7
 
 
 def test_resume_continues_and_overwrite_is_required(trained_run: Path, tiny_corpus: Path) -> None:
@@ -84,7 +111,7 @@ def test_toml_config_with_flag_override(tiny_corpus: Path, tmp_path: Path) -> No
         "1",
     )
     assert result.exit_code == 0, result.stderr
-    config = json.loads((out / ckpt.CONFIG).read_text())
+    config = json.loads((out / run_folder.CONFIG).read_text())
     assert config["model"]["cell"] == "gru" and config["model"]["nhid"] == 12
     assert config["train"]["max_steps"] == 4 and config["train"]["bptt"] == 6
 
@@ -196,7 +223,7 @@ def test_dataset_split_and_column_flags(tiny_corpus: Path, tmp_path: Path) -> No
     out = tmp_path / "run"
     result = invoke("train", *common, "--train-split", "training", "--valid-split", "dev", "--out", str(out))
     assert result.exit_code == 0, result.stderr
-    data = json.loads((out / ckpt.CONFIG).read_text())["data"]
+    data = json.loads((out / run_folder.CONFIG).read_text())["data"]
     assert (data["train_split"], data["valid_split"], data["text_column"]) == ("training", "dev", "body")
 
 
@@ -220,7 +247,9 @@ def test_full_disk_gives_one_line_and_leaves_the_run_intact(
     fail_writes_under(out, monkeypatch)
     result = runner.invoke(app, ["train", "--out", str(out), "--resume", "--max-steps", "5"])
     assert result.exit_code == 1, result.output + result.stderr
-    error = f"error: cannot write {out / ckpt.CONFIG}: No space left on device"
+    error = f"error: cannot write {out / run_folder.CONFIG}: No space left on device"
     assert result.stderr.strip().splitlines()[-1] == error  # after the "no checkpoint yet" warning
     assert "Traceback" not in result.output + result.stderr
-    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != ckpt.LOCK} == before  # no temp files
+    assert {
+        p.name: p.read_bytes() for p in out.iterdir() if p.name != run_folder.LOCK
+    } == before  # no temp files

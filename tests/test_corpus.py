@@ -228,9 +228,9 @@ def test_hub_failure_is_one_clear_line(datasets: Any, monkeypatch: pytest.Monkey
 
 @pytest.fixture
 def agreement() -> None:
-    module = pytest.importorskip("lstmlm.data.agreement")
+    module = pytest.importorskip("lstmlm.data.grammar.sentences")
     if not hasattr(module, "default_corpus"):
-        pytest.skip("lstmlm.data.agreement.default_corpus is not written yet")
+        pytest.skip("lstmlm.data.grammar.sentences.default_corpus is not written yet")
 
 
 @pytest.mark.usefixtures("agreement")

@@ -17,6 +17,7 @@ import torch
 from typer.testing import CliRunner
 
 from lstmlm import checkpoint as ckpt
+from lstmlm import run_folder, runs
 from lstmlm.cli import app
 from lstmlm.files import WriteError
 from lstmlm.metrics import read_metrics
@@ -46,7 +47,7 @@ def run(cmd: list[str], **env: str) -> subprocess.CompletedProcess:
 
 
 def logged_steps(out: Path) -> list[int]:
-    return [r["step"] for r in read_metrics(out / ckpt.METRICS) if r["event"] == "log"]
+    return [r["step"] for r in read_metrics(out / run_folder.METRICS) if r["event"] == "log"]
 
 
 def kill_when_step_reached(cmd: list[str], out: Path, step: int) -> None:
@@ -79,8 +80,8 @@ def test_sigkill_at_random_points_and_mid_save_then_resume_is_bit_identical(
     result = run(train_command(tiny_corpus, crashed, "--resume"))
     assert result.returncode == 0, result.stderr
 
-    assert (crashed / ckpt.MODEL).read_bytes() == (reference / ckpt.MODEL).read_bytes()
-    assert (crashed / ckpt.BEST).read_bytes() == (reference / ckpt.BEST).read_bytes()
+    assert (crashed / run_folder.MODEL).read_bytes() == (reference / run_folder.MODEL).read_bytes()
+    assert (crashed / run_folder.BEST).read_bytes() == (reference / run_folder.BEST).read_bytes()
     assert logged_steps(crashed) == list(range(5, STEPS + 1, 5))  # none missing, none twice
 
 
@@ -108,7 +109,7 @@ def test_damaged_latest_checkpoint_falls_back_to_previous(tiny_corpus: Path, tmp
     runner = CliRunner()
     short = flags(max_steps=20)
     assert runner.invoke(app, ["train", "--data", str(tiny_corpus), "--out", str(out), *short]).exit_code == 0
-    model = out / ckpt.MODEL
+    model = out / run_folder.MODEL
     model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])  # truncated by a full disk
     with pytest.raises(Exception, match="model.safetensors"):
         ckpt.read_weights(model)
@@ -120,11 +121,11 @@ def test_damaged_latest_checkpoint_falls_back_to_previous(tiny_corpus: Path, tmp
     assert "previous checkpoint at step 15: steps 16-20 will be trained again" in resumed.stderr
     assert ckpt.latest_checkpoint(out).step == 25
 
-    (out / ckpt.BEST).write_bytes(b"garbage")
+    (out / run_folder.BEST).write_bytes(b"garbage")
     result = runner.invoke(app, ["eval", str(out)])
     assert result.exit_code == 1 and "best.safetensors" in result.stderr
-    (out / ckpt.STATE).write_bytes(b"\x00" * 10)
-    (out / ckpt.PREV_STATE).write_bytes(b"\x00" * 10)
+    (out / run_folder.STATE).write_bytes(b"\x00" * 10)
+    (out / run_folder.PREV_STATE).write_bytes(b"\x00" * 10)
     result = runner.invoke(app, ["train", "--out", str(out), "--resume"])
     assert result.exit_code == 1 and "train_state" in result.stderr
 
@@ -134,28 +135,30 @@ def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(tiny_corpus: Pat
     out.mkdir()
     runner = CliRunner()
     tiny = flags(max_steps=5)
-    with ckpt.run_lock(out):
+    with run_folder.run_lock(out):
         result = runner.invoke(app, ["train", "--data", str(tiny_corpus), "--out", str(out), *tiny])
     assert result.exit_code == 1
     assert f"pid {os.getpid()}" in result.stderr and "another lstmlm train" in result.stderr
-    assert not (out / ckpt.CONFIG).exists()  # the refused run wrote nothing
+    assert not (out / run_folder.CONFIG).exists()  # the refused run wrote nothing
 
-    (out / ckpt.LOCK).write_text("999999\n")  # left behind by a process that died
+    (out / run_folder.LOCK).write_text("999999\n")  # left behind by a process that died
     result = runner.invoke(app, ["train", "--data", str(tiny_corpus), "--out", str(out), *tiny])
     assert result.exit_code == 0, result.stderr
-    assert json.loads((out / ckpt.CONFIG).read_text())["train"]["max_steps"] == 5
+    assert json.loads((out / run_folder.CONFIG).read_text())["train"]["max_steps"] == 5
 
 
 def test_fallback_warning_names_the_lost_steps(tiny_corpus: Path, tmp_path: Path) -> None:
     out = make_untrained_run(tmp_path / "run", tiny_corpus)
-    (out / ckpt.MODEL).write_bytes(b"garbage")
-    previous = ckpt.Checkpoint({}, {}, 15, out / ckpt.PREV_MODEL, [f"{out / ckpt.MODEL}: damaged"])
+    (out / run_folder.MODEL).write_bytes(b"garbage")
+    previous = ckpt.Checkpoint(
+        {}, {}, 15, out / run_folder.PREV_MODEL, [f"{out / run_folder.MODEL}: damaged"]
+    )
     assert ckpt.fallback_warning(out, previous).endswith(
         "resuming from the previous checkpoint at step 15: steps after 15 will be trained again"
     )
-    (out / ckpt.METRICS).write_text('{"event": "log", "step": 20}\n{"event": "log", "step": 25}\n{"ev')
+    (out / run_folder.METRICS).write_text('{"event": "log", "step": 20}\n{"event": "log", "step": 25}\n{"ev')
     assert "steps 16-25 will be trained again" in ckpt.fallback_warning(out, previous)  # from metrics
-    torch.save({"step": 30}, out / ckpt.STATE)
+    torch.save({"step": 30}, out / run_folder.STATE)
     assert "steps 16-30 will be trained again" in ckpt.fallback_warning(out, previous)  # the readable half
 
 
@@ -163,7 +166,7 @@ def test_full_disk_while_saving_keeps_the_checkpoint(
     tiny_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = make_untrained_run(tmp_path / "run", tiny_corpus)
-    run = ckpt.load_run(out)
+    run = runs.load_run(out)
     ckpt.save_checkpoint(out, run.model, {}, 5)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
 
@@ -173,5 +176,5 @@ def test_full_disk_while_saving_keeps_the_checkpoint(
     monkeypatch.setattr(os, "fsync", full_disk)
     with pytest.raises(WriteError, match="No space") as failure:
         ckpt.save_checkpoint(out, run.model, {}, 10)
-    assert failure.value.filename == str(out / ckpt.MODEL)
+    assert failure.value.filename == str(out / run_folder.MODEL)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no temp files, nothing moved

@@ -10,13 +10,15 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from lstmlm.agreement import Pair
 from lstmlm.cli import app
 from lstmlm.config import ModelConfig
-from lstmlm.data.agreement import generate_pairs, noun_features, write_jsonl
+from lstmlm.data.grammar.lexicon import noun_features
+from lstmlm.data.grammar.suites import generate_pairs, write_jsonl
 from lstmlm.data.tokenizer import train_tokenizer
-from lstmlm.inspect import EquationModel, ablate, carried_states, rank_units, trace_text
+from lstmlm.inspect import EquationModel, trace_text
 from lstmlm.model.lm import LanguageModel
+from lstmlm.pair_scoring import SuitePair
+from lstmlm.units import ablate, carried_states, rank_units
 
 from .conftest import TINY_FLAGS, tiny_lines
 
@@ -98,7 +100,7 @@ def planted_number_model(tokenizer, unit: int) -> LanguageModel:
     """One lstm-eq layer whose unit ``unit`` stores the subject's number: +1 singular,
     -1 plural, written at nouns and held by an open forget gate; the decoder reads it to
     prefer singular or plural verb forms. Every other unit is random noise."""
-    from lstmlm.data.agreement import verb_number
+    from lstmlm.data.grammar.lexicon import verb_number
 
     model = model_for("lstm-eq", nlayers=1, ntoken=tokenizer.vocab_size, nhid=8)
     cell, hidden = model.rnn.cells[0], 8
@@ -131,7 +133,7 @@ def planted_number_model(tokenizer, unit: int) -> LanguageModel:
 
 def test_unit_finder_finds_a_planted_number_unit_and_ablation_hurts() -> None:
     pairs = [
-        Pair(p.pop("sentence_good"), p.pop("sentence_bad"), p, i)
+        SuitePair(p.pop("sentence_good"), p.pop("sentence_bad"), p, i)
         for i, p in enumerate(generate_pairs(8, seed=5))
         if p["attractors"] == 0 and p["construction"] in ("simple", "adverb", "pp", "subj_rel", "obj_rel")
     ]

@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from lstmlm import checkpoint as ckpt
 from lstmlm import precision as precision_module
+from lstmlm import run_folder
 from lstmlm.config import ModelConfig
 from lstmlm.errors import LstmlmError
+from lstmlm.launch import start_training
 from lstmlm.metrics import read_metrics
 from lstmlm.model.dropout import StreamDropout, masks_for_step
 from lstmlm.model.lm import LanguageModel
 from lstmlm.precision import resolve_precision
 from lstmlm.provenance import DATA_RECORD
-from lstmlm.runs import start_training
 
 from .conftest import TINY_FLAGS, tiny_config, tiny_lines
 
@@ -62,7 +62,7 @@ def test_a_run_keeps_using_its_own_data_from_any_folder(tmp_path: Path) -> None:
         "train", "--data", "corpus.txt", "--out", str(run), *TINY_FLAGS, "--device", "cpu", cwd=here
     )
     assert trained.returncode == 0, trained.stderr
-    assert ckpt.read_config(run).data.data == str((here / "corpus.txt").resolve())
+    assert run_folder.read_config(run).data.data == str((here / "corpus.txt").resolve())
     scores = [lstmlm("eval", str(run), "--json", cwd=folder) for folder in (here, elsewhere)]
     assert all(s.returncode == 0 for s in scores), [s.stderr for s in scores]
     assert json.loads(scores[0].stdout) == json.loads(scores[1].stdout)
@@ -71,7 +71,7 @@ def test_a_run_keeps_using_its_own_data_from_any_folder(tmp_path: Path) -> None:
         "train", "--out", str(run), "--resume", "--max-steps", "70", "--device", "cpu", cwd=elsewhere
     )
     assert resumed.returncode == 0, resumed.stderr
-    assert [r["step"] for r in read_metrics(run / ckpt.METRICS) if r["event"] == "end"][-1] == 70
+    assert [r["step"] for r in read_metrics(run / run_folder.METRICS) if r["event"] == "end"][-1] == 70
 
 
 def test_changed_data_is_refused_by_resume_and_eval(tmp_path: Path) -> None:
@@ -251,8 +251,8 @@ def test_a_start_refused_by_the_lock_leaves_the_other_run_alone(tmp_path: Path) 
     out = tmp_path / "run"
     args = ["train", "--data", str(corpus), "--out", str(out), *TINY_FLAGS, "--device", "cpu"]
     assert lstmlm(*args, "--max-steps", "5", "--eval-every", "5").returncode == 0
-    (out / ckpt.MODEL).unlink()  # as if the other run had not saved yet
-    with ckpt.run_lock(out):  # another train is writing here (its pid in .lock)
+    (out / run_folder.MODEL).unlink()  # as if the other run had not saved yet
+    with run_folder.run_lock(out):  # another train is writing here (its pid in .lock)
         before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
         refused = lstmlm(*args, "--overwrite")
         after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}

@@ -15,13 +15,15 @@ import torch
 from typer.testing import CliRunner
 
 from lstmlm import checkpoint as ckpt
+from lstmlm import run_folder, runs
 from lstmlm import train as train_module
 from lstmlm.cli import app
 from lstmlm.config import replace
+from lstmlm.launch import start_training
 from lstmlm.metrics import read_metrics
 from lstmlm.precision import Precision, native_bf16_rnn, resolve_precision
-from lstmlm.runs import evaluate_split, run_split, start_training
-from lstmlm.train import step_verdict
+from lstmlm.runs import evaluate_split, run_split
+from lstmlm.step import step_verdict
 
 from .conftest import TINY_FLAGS, tiny_config
 
@@ -29,7 +31,7 @@ runner = CliRunner()
 
 
 def events(run: Path, kind: str) -> list[dict]:
-    return [r for r in read_metrics(run / ckpt.METRICS) if r["event"] == kind]
+    return [r for r in read_metrics(run / run_folder.METRICS) if r["event"] == kind]
 
 
 @pytest.mark.skipif(not native_bf16_rnn("lstm"), reason="no native bf16 on this CPU: refused (test_portable)")
@@ -47,7 +49,7 @@ def test_bf16_autocast_on_cpu_trains_resumes_in_fp32_and_loads(tiny_corpus: Path
         out, replace(config, train={"precision": "fp32", "max_steps": 70}), resume=True, overwrite=False
     )
     assert events(out, "start")[-1]["precision"] == "fp32" and events(out, "end")[-1]["step"] == 70
-    run = ckpt.load_run(out)
+    run = runs.load_run(out)
     ppl = evaluate_split(run.model, run_split(run, "valid", None), run.config, "valid", "word").perplexity
     assert ppl < run.tokenizer.vocab_size / 2
 
@@ -61,7 +63,7 @@ def test_fp16_needs_cuda_and_says_so_before_writing(tiny_corpus: Path, tmp_path:
     assert result.stderr.strip().splitlines() == [
         f"error: --precision fp16 needs a CUDA GPU (here: cpu); use {other} on this device"
     ]
-    assert not (out / ckpt.CONFIG).exists()
+    assert not (out / run_folder.CONFIG).exists()
     cpu = torch.device("cpu")
     assert resolve_precision("auto", cpu).name == "fp32"
     if native_bf16_rnn("lstm"):
@@ -147,7 +149,7 @@ def test_compiled_model_trains_and_saves_plain_keys(
     start_training(out, config, resume=False, overwrite=False)
     losses = [r["loss"] for r in events(out, "log")]
     assert losses[-1] < losses[0]
-    for name in (ckpt.MODEL, ckpt.BEST):
+    for name in (run_folder.MODEL, run_folder.BEST):
         tensors, _ = ckpt.read_weights(out / name)
         assert not any("_orig_mod" in key for key in tensors)
     fresh = subprocess.run(
@@ -157,7 +159,7 @@ def test_compiled_model_trains_and_saves_plain_keys(
         timeout=120,
     )
     assert fresh.returncode == 0, fresh.stderr
-    vocab = ckpt.read_config(out).model.ntoken
+    vocab = run_folder.read_config(out).model.ntoken
     assert json.loads(fresh.stdout)["perplexity"] < vocab / 2
 
 
@@ -234,4 +236,4 @@ def test_batch_size_not_divisible_by_processes_is_one_clear_error(tiny_corpus: P
         "error: --batch-size 4 is the global number of streams and must be divisible by the 3 processes; "
         "use a multiple of 3"
     ]
-    assert not (out / ckpt.CONFIG).exists()
+    assert not (out / run_folder.CONFIG).exists()

@@ -20,10 +20,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lstmlm import runs
 from lstmlm.config import DataConfig
-from lstmlm.data import sources
+from lstmlm.data import sources, text_file
 from lstmlm.data.corpus import load_corpus, read_lines, split_fingerprint
-from lstmlm.data.sources import DatasetSource, FileSource, ListSource, scan_text_file
+from lstmlm.data.sources import DatasetSource, ListSource
+from lstmlm.data.text_file import FileSource, scan_text_file
 from lstmlm.data.tokenizer import Tokenizer, train_tokenizer
 from lstmlm.data.tokens import encode_split
 from lstmlm.errors import LstmlmError
@@ -35,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def tiny_chunks(block: int = 7, lines: int = 3, chars: int = 40, rows: int = 2) -> Iterator[None]:
     """Read files ``block`` bytes at a time and hand out very small batches, so every split is many chunks."""
     with (
-        mock.patch.object(sources, "BLOCK_BYTES", block),
+        mock.patch.object(text_file, "BLOCK_BYTES", block),
         mock.patch.object(sources, "BATCH_LINES", lines),
         mock.patch.object(sources, "BATCH_CHARS", chars),
         mock.patch.object(sources, "DATASET_ROWS", rows),
@@ -130,7 +132,7 @@ def test_chunk_boundaries_never_split_a_line(tmp_path: Path) -> None:
 def test_blocks_end_at_line_ends(tmp_path: Path) -> None:
     path = write(tmp_path / "t.txt", b"a\r\nbb\ncccccccc\r\nd")
     with tiny_chunks(block=3), path.open("rb") as f:
-        blocks = [block for _, block in sources._line_blocks(f, 0, path.stat().st_size, path)]
+        blocks = [block for _, block in text_file._line_blocks(f, 0, path.stat().st_size, path)]
     assert b"".join(blocks) == path.read_bytes()
     assert all(block.endswith(b"\n") for block in blocks[:-1]) and len(blocks) > 2
 
@@ -284,8 +286,8 @@ def test_progress_reaches_the_total(tmp_path: Path) -> None:
 
 
 def test_runs_report_each_data_stage(tiny_corpus: Path, tmp_path: Path) -> None:
-    from lstmlm import checkpoint as ckpt
-    from lstmlm.runs import run_split, start_training
+    from lstmlm.launch import start_training
+    from lstmlm.runs import run_split
     from tests.conftest import tiny_config
 
     stages: dict[str, tuple[int, int | None]] = {}
@@ -298,7 +300,7 @@ def test_runs_report_each_data_stage(tiny_corpus: Path, tmp_path: Path) -> None:
     assert list(stages) == ["read", "tokenizer", "encode train", "encode valid", "encode test"]
     assert stages["encode train"] == (300, 300) and stages["encode test"] == (40, 40)
     stages.clear()
-    split = run_split(ckpt.load_run(tmp_path / "run"), "valid", None, on_data=record)
+    split = run_split(runs.load_run(tmp_path / "run"), "valid", None, on_data=record)
     assert list(stages) == ["read", "encode valid"] and stages["encode valid"] == (40, 40)
     assert isinstance(split.ids, np.memmap)  # from the cache start_training filled
 
@@ -365,20 +367,18 @@ def test_encoding_a_30mb_file_keeps_memory_flat(tmp_path: Path) -> None:
 
 
 def test_an_unchanged_file_is_not_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lstmlm.data import sources
-
-    monkeypatch.setattr(sources, "MEMO_MIN_BYTES", 0)  # a large corpus, in effect
+    monkeypatch.setattr(text_file, "MEMO_MIN_BYTES", 0)  # a large corpus, in effect
     path = tmp_path / "corpus.txt"
     path.write_text("a b\n\nc d e\n", encoding="utf-8")
-    first, text_lines = sources.scan_text_file(path, count_text=3, fingerprint=True)
+    first, text_lines = text_file.scan_text_file(path, count_text=3, fingerprint=True)
     reads = []
-    real = sources._line_blocks
-    monkeypatch.setattr(sources, "_line_blocks", lambda *a, **k: reads.append(1) or real(*a, **k))
-    again, again_text = sources.scan_text_file(path, count_text=3, fingerprint=True)
+    real = text_file._line_blocks
+    monkeypatch.setattr(text_file, "_line_blocks", lambda *a, **k: reads.append(1) or real(*a, **k))
+    again, again_text = text_file.scan_text_file(path, count_text=3, fingerprint=True)
     assert not reads  # remembered: size, mtime and inode are unchanged
     assert (len(again), again.fingerprint(), again_text) == (len(first), first.fingerprint(), text_lines)
     assert again.to_list() == first.to_list() == ["a b", "", "c d e"]
 
     path.write_text("a b\n\nc d e\nf\n", encoding="utf-8")  # changed: read again
-    changed, _ = sources.scan_text_file(path, fingerprint=True)
+    changed, _ = text_file.scan_text_file(path, fingerprint=True)
     assert reads and len(changed) == 4 and changed.fingerprint() != first.fingerprint()

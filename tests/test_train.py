@@ -10,13 +10,16 @@ import pytest
 import torch
 
 from lstmlm import checkpoint as ckpt
+from lstmlm import run_folder, runs
 from lstmlm import train as train_module
 from lstmlm.config import replace
 from lstmlm.errors import LstmlmError
+from lstmlm.events import Event, Log
+from lstmlm.launch import start_training
 from lstmlm.metrics import read_metrics
 from lstmlm.model.lm import LanguageModel
-from lstmlm.runs import evaluate_split, run_split, start_training
-from lstmlm.train import Interrupted
+from lstmlm.runs import evaluate_split, run_split
+from lstmlm.stopping import Interrupted
 
 from .conftest import tiny_config
 
@@ -24,7 +27,7 @@ from .conftest import tiny_config
 def test_training_lowers_perplexity_below_untrained_and_vocab(tiny_corpus: Path, tmp_path: Path) -> None:
     config = tiny_config(tiny_corpus, max_steps=80)
     outcome = start_training(tmp_path / "run", config, resume=False, overwrite=False)
-    run = ckpt.load_run(tmp_path / "run")
+    run = runs.load_run(tmp_path / "run")
     split = run_split(run, "valid", None)
     trained = evaluate_split(run.model, split, run.config, "valid", "word").perplexity
     torch.manual_seed(0)
@@ -38,11 +41,11 @@ def test_same_seed_gives_identical_weights(tiny_corpus: Path, tmp_path: Path) ->
     config = tiny_config(tiny_corpus, max_steps=25)
     for name in ("a", "b"):
         start_training(tmp_path / name, config, resume=False, overwrite=False)
-    a = (tmp_path / "a" / ckpt.MODEL).read_bytes()
-    assert a == (tmp_path / "b" / ckpt.MODEL).read_bytes()
+    a = (tmp_path / "a" / run_folder.MODEL).read_bytes()
+    assert a == (tmp_path / "b" / run_folder.MODEL).read_bytes()
     other = replace(config, train={"seed": 7})
     start_training(tmp_path / "c", other, resume=False, overwrite=False)
-    assert a != (tmp_path / "c" / ckpt.MODEL).read_bytes()
+    assert a != (tmp_path / "c" / run_folder.MODEL).read_bytes()
 
 
 @pytest.mark.parametrize("schedule", ["plateau", "cosine"])
@@ -52,8 +55,8 @@ def test_interrupted_then_resumed_run_is_bit_identical(
     config = tiny_config(tiny_corpus, max_steps=50, schedule=schedule, eval_every=15)
     start_training(tmp_path / "whole", config, resume=False, overwrite=False)
 
-    def interrupt_at_20(kind: str, metrics: dict) -> None:
-        if kind == "log" and metrics["step"] == 20:  # a signal mid-run, handled between windows
+    def interrupt_at_20(event: Event) -> None:
+        if isinstance(event, Log) and event.step == 20:  # a signal mid-run, handled between windows
             os.kill(os.getpid(), signal.SIGINT)
 
     config_log = replace(config, train={"log_every": 5})
@@ -62,9 +65,9 @@ def test_interrupted_then_resumed_run_is_bit_identical(
     assert stopped.value.exit_code == 130
     assert ckpt.latest_checkpoint(tmp_path / "cut").step == 20
     start_training(tmp_path / "cut", config_log, resume=True, overwrite=False)
-    whole = (tmp_path / "whole" / ckpt.MODEL).read_bytes()
-    assert whole == (tmp_path / "cut" / ckpt.MODEL).read_bytes()
-    steps = [r["step"] for r in read_metrics(tmp_path / "cut" / ckpt.METRICS) if r["event"] == "log"]
+    whole = (tmp_path / "whole" / run_folder.MODEL).read_bytes()
+    assert whole == (tmp_path / "cut" / run_folder.MODEL).read_bytes()
+    steps = [r["step"] for r in read_metrics(tmp_path / "cut" / run_folder.METRICS) if r["event"] == "log"]
     assert steps == sorted(set(steps)) and steps[-1] == 50
 
 
@@ -88,15 +91,17 @@ def test_nonfinite_steps_are_skipped_and_the_good_checkpoint_kept(
     long = replace(config, train={"max_steps": 40})
     with pytest.raises(LstmlmError, match="3 non-finite steps in a row at step 15"):
         start_training(tmp_path / "bad", long, resume=False, overwrite=False)
-    events = [r["event"] for r in read_metrics(tmp_path / "bad" / ckpt.METRICS)]
+    events = [r["event"] for r in read_metrics(tmp_path / "bad" / run_folder.METRICS)]
     assert events.count("nonfinite") == 3
     latest = ckpt.latest_checkpoint(tmp_path / "bad")
     assert latest is not None and latest.step == 10
-    assert (tmp_path / "bad" / ckpt.MODEL).read_bytes() == (tmp_path / "good" / ckpt.MODEL).read_bytes()
+    assert (tmp_path / "bad" / run_folder.MODEL).read_bytes() == (
+        tmp_path / "good" / run_folder.MODEL
+    ).read_bytes()
 
 
 def test_resume_refuses_a_changed_model(tiny_corpus: Path, tmp_path: Path) -> None:
-    from lstmlm.runs import plan_run
+    from lstmlm.launch import plan_run
 
     config = tiny_config(tiny_corpus, max_steps=10)
     start_training(tmp_path / "run", config, resume=False, overwrite=False)

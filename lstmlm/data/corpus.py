@@ -26,9 +26,9 @@ from lstmlm.data.sources import (
     Progress,
     as_source,
     decode_utf8,
-    scan_text_file,
     split_lines,
 )
+from lstmlm.data.text_file import scan_text_file
 from lstmlm.errors import LstmlmError
 
 SPLITS = ("train", "valid", "test")
@@ -98,7 +98,7 @@ def _default_corpus() -> Corpus:
     if all(path.is_file() for path in paths.values()):
         splits: dict[str, LineSource] = {split: ListSource(read_lines(path)) for split, path in paths.items()}
         return Corpus("default agreement corpus (data/default)", splits)
-    from lstmlm.data.agreement import default_corpus
+    from lstmlm.data.grammar.sentences import default_corpus
 
     generated: dict[str, LineSource] = {split: ListSource(lines) for split, lines in default_corpus().items()}
     return Corpus("default agreement corpus (generated)", generated)

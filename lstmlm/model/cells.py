@@ -1,4 +1,4 @@
-"""Recurrent cells written as their equations, and a fast unrolled form of the same function.
+"""Recurrent cells written as their equations.
 
 Every cell splits its work the way fast RNN kernels do:
 
@@ -9,11 +9,9 @@ Every cell splits its work the way fast RNN kernels do:
   them; ``scan_steps(x, state)`` loops ``step`` over a sequence and stacks the gates
   (T, B, H) for inspection.
 * ``scan(x, state)``: all T steps at once, the path ``CellStack`` trains with. Same
-  function as ``scan_steps`` (the tests hold them equal, values and gradients), but it
-  keeps only the activations and has a hand-written backward pass: per step one product
-  with ``W_hh`` forwards and one backwards, every weight gradient as a single GEMM over
-  all T*B rows, elementwise work in place in preallocated (T, B, .) buffers; see the
-  notes above ``_LSTMScan``.
+  function as ``scan_steps`` (the tests hold them equal, values and gradients); the
+  LSTM-type cells and the GRU hand it to ``scan.py``, which keeps only the activations
+  and has a hand-written backward pass.
 
 Weights use PyTorch's layout and gate order so they can be copied from ``nn.LSTM``
 (rows i, f, g, o) and ``nn.GRU`` (rows r, z, n). In the docstrings ``W[h₋₁, x]`` is the
@@ -22,16 +20,13 @@ paper's concatenated matrix, i.e. ``W_h h₋₁ + W_x x``.
 
 from __future__ import annotations
 
-import functools
 import math
-import warnings
-import weakref
-from collections.abc import Callable
-from typing import Any, List, Optional, Union  # noqa: UP035 (TorchScript reads typing)
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from lstmlm.model.scan import GRUWeights, LSTMWeights, gru_scan, lstm_scan
 
 State = tuple[Tensor, ...]
 Gates = dict[str, Tensor]
@@ -141,29 +136,28 @@ class RecurrentCell(nn.Module):
 
 
 class _LSTMTypeCell(RecurrentCell):
-    """Shared fast path for the LSTM-type cells."""
+    """Shared fast path for the LSTM-type cells: ``scan.lstm_scan``."""
 
     def scan(
         self, x: Tensor, state: State, lower_cells: Tensor | None = None
     ) -> tuple[Tensor, State, Tensor | None]:
         h0, c0 = state
-        ys, cells = _LSTMScan.apply(
-            x,
-            self.weight_ih,
-            self.input_bias(),
-            h0,
-            c0,
-            self.weight_hh,
-            getattr(self, "w_ci", None),
-            getattr(self, "w_cf", None),
-            getattr(self, "w_co", None),
-            getattr(self, "w_cd", None),
-            getattr(self, "w_ld", None),
-            lower_cells if self.uses_lower_cell else None,
-            self.gate_order,
-            not torch.is_grad_enabled(),  # inference: keep the packed W_hh for the next call
-        )
+        lower = lower_cells if self.uses_lower_cell else None
+        ys, cells = lstm_scan(x, h0, c0, self.scan_weights(), lower, coupled=self.gate_order == "fgo")
         return ys, (ys[-1], cells[-1]), cells
+
+    def scan_weights(self) -> LSTMWeights:
+        """The parameters for ``lstm_scan``; the diagonal ones this cell lacks are None."""
+        return LSTMWeights(
+            weight_ih=self.weight_ih,
+            bias=self.input_bias(),
+            weight_hh=self.weight_hh,
+            w_ci=getattr(self, "w_ci", None),
+            w_cf=getattr(self, "w_cf", None),
+            w_co=getattr(self, "w_co", None),
+            w_cd=getattr(self, "w_cd", None),
+            w_ld=getattr(self, "w_ld", None),
+        )
 
 
 class LSTMCell(_LSTMTypeCell):
@@ -372,15 +366,8 @@ class GRUCell(RecurrentCell):
     def scan(
         self, x: Tensor, state: State, lower_cells: Tensor | None = None
     ) -> tuple[Tensor, State, Tensor | None]:
-        ys = _GRUScan.apply(
-            x,
-            self.weight_ih,
-            self.bias_ih,
-            state[0],
-            self.weight_hh,
-            self.bias_hh,
-            not torch.is_grad_enabled(),  # inference: keep the packed W_hh for the next call
-        )
+        weights = GRUWeights(self.weight_ih, self.bias_ih, self.weight_hh, self.bias_hh)
+        ys = gru_scan(x, state[0], weights)
         return ys, (ys[-1],), None
 
 
@@ -425,396 +412,3 @@ def make_cell(
     if name == "depth-gated":
         return DepthGatedLSTMCell(input_size, hidden_size, forget_bias, has_lower=layer > 0)
     raise ValueError(f"unknown cell {name!r}")
-
-
-# --- the fast path: whole-sequence forward and hand-written backward ---------------------
-#
-# Written for CPU speed rather than for reading (``step`` is the reference, and the tests
-# hold the two equal). The input projection of all T steps is one GEMM whose output
-# buffer then holds the gates in place; each step adds one product with W_hh (oneDNN with
-# the weight packed once, see ``_pack``) and does its elementwise work in place, with
-# tanh(u) = 2σ(2u) − 1 so that one σ call covers all gates. The step loops are
-# TorchScript functions (``_script``), which halves their per-op interpreter overhead.
-# Backward forms each weight gradient as one GEMM over all T*B rows (``_weight_grad``).
-
-OptTensor = Optional[Tensor]  # noqa: UP045 (TorchScript reads typing.Optional)
-
-
-class _LSTMScan(torch.autograd.Function):
-    """T steps of an LSTM-type cell; ``gate_order`` is "ifgo", "fgo" (coupled) or "ifgod".
-
-    Optional inputs are None when the cell lacks them: the peepholes ``w_ci``, ``w_cf``,
-    ``w_co``, and the depth gate's ``w_cd``, ``w_ld`` and ``lower`` cells (T, B, H).
-    Returns the hidden states and the cells, both (T, B, H).
-    """
-
-    @staticmethod
-    def forward(
-        ctx: Any,
-        x: Tensor,  # (T, B, E)
-        weight_ih: Tensor,  # (P, E), P = len(gate_order) * H
-        bias: Tensor,  # (P,): ``input_bias()``
-        h0: Tensor,  # (B, H)
-        c0: Tensor,  # (B, H)
-        weight_hh: Tensor,  # (G * H, H), G = 4, or 3 when coupled
-        w_ci: Tensor | None,
-        w_cf: Tensor | None,
-        w_co: Tensor | None,
-        w_cd: Tensor | None,
-        w_ld: Tensor | None,
-        lower: Tensor | None,
-        gate_order: str,
-        frozen: bool,  # no grad: keep the packed W_hh for the next call (see ``_pack``)
-    ) -> tuple[Tensor, Tensor]:
-        steps, batch, _ = x.shape
-        x_flat = x.reshape(steps * batch, -1)
-        acts = torch.addmm(bias, x_flat, weight_ih.t()).view(steps, batch, -1)  # (T, B, P)
-        ys, cells, tanh_cells = (x.new_empty(steps, batch, h0.shape[1]) for _ in range(3))
-        coupled = gate_order == "fgo"
-        _script(_lstm_forward_steps)(
-            acts, h0, c0, _pack(weight_hh, batch, steps, keep=frozen), weight_hh,
-            w_ci, w_cf, w_co, w_cd, w_ld, lower, coupled, ys, cells, tanh_cells,
-        )  # fmt: skip
-        ctx.save_for_backward(
-            x, weight_ih, h0, c0, weight_hh, w_ci, w_cf, w_co, w_cd, w_ld, lower,
-            acts, ys, cells, tanh_cells,
-        )  # fmt: skip
-        ctx.set_materialize_grads(False)
-        ctx.coupled = coupled
-        return ys, cells
-
-    @staticmethod
-    def backward(ctx: Any, d_ys: Tensor | None, d_cells: Tensor | None) -> tuple[Any, ...]:
-        x, weight_ih, h0, c0, weight_hh, w_ci, w_cf, w_co, w_cd, w_ld, lower = ctx.saved_tensors[:11]
-        acts, ys, cells, tanh_cells = ctx.saved_tensors[11:]
-        steps, batch, hidden = ys.shape
-        ngh = weight_hh.shape[0]
-        d_pre = torch.empty_like(acts)  # dL/d pre-activations, (T, B, P)
-        d_lower = torch.empty_like(lower) if lower is not None else None
-        w_back = weight_hh.t()  # dh₋₁ = dpre @ W_hh
-        dh0, dc0 = _script(_lstm_backward_steps)(
-            d_ys, d_cells, acts, cells, tanh_cells, c0, lower, _pack(w_back, batch, steps), w_back,
-            w_ci, w_cf, w_co, w_cd, w_ld, ctx.coupled, d_pre, d_lower,
-        )  # fmt: skip
-
-        need = ctx.needs_input_grad
-        d_flat = d_pre.view(steps * batch, -1)  # (T*B, P)
-        x_flat = x.reshape(steps * batch, -1)
-        h_prev = torch.cat([h0.unsqueeze(0), ys[:-1]]).view(steps * batch, hidden)
-        c_prev = torch.cat([c0.unsqueeze(0), cells[:-1]])  # (T, B, H)
-
-        def gate(k: int) -> Tensor:  # the k-th H-wide column block of d_pre
-            return d_pre[..., k * hidden : (k + 1) * hidden]
-
-        def diag(want: bool, d_gate: Tensor, source: Tensor) -> Tensor | None:
-            return (d_gate * source).sum((0, 1)) if want else None  # Σ_t,b dpre ⊙ source
-
-        depth = lower is not None
-        return (
-            (d_flat @ weight_ih).view_as(x) if need[0] else None,
-            _weight_grad(d_flat, x_flat) if need[1] else None,
-            d_flat.sum(0) if need[2] else None,
-            dh0,
-            dc0,
-            _weight_grad(d_flat[:, :ngh], h_prev) if need[5] else None,
-            diag(w_ci is not None and need[6], gate(0), c_prev),  # peepholes: "ifgo"
-            diag(w_cf is not None and need[7], gate(1), c_prev),
-            diag(w_co is not None and need[8], gate(3), cells),
-            diag(depth and need[9], gate(4), c_prev),  # depth gate: "ifgod"
-            diag(depth and need[10], gate(4), lower),
-            d_lower,
-            None,
-            None,
-        )
-
-
-def _lstm_forward_steps(
-    acts: Tensor,  # (T, B, P): W_x x + b on entry, the activated gates on exit
-    h0: Tensor,
-    c0: Tensor,
-    packed_hh: OptTensor,
-    weight_hh: Tensor,
-    w_ci: OptTensor,
-    w_cf: OptTensor,
-    w_co: OptTensor,
-    w_cd: OptTensor,
-    w_ld: OptTensor,
-    lower: OptTensor,
-    coupled: bool,
-    ys: Tensor,  # out: h, (T, B, H)
-    cells: Tensor,  # out: C
-    tanh_cells: Tensor,  # out: tanh(C)
-) -> None:
-    hidden = h0.shape[1]
-    ngh = weight_hh.shape[0]  # columns with a W_h h₋₁ term; the depth gate's has none
-    col_f = 0 if coupled else hidden  # column offsets of f, C̃, o
-    col_g, col_o = col_f + hidden, col_f + 2 * hidden
-    # σ over every gate in one call, except a peephole o, which needs the new C
-    n_sigmoid = 3 * hidden if w_co is not None else acts.shape[2]
-    h, c = h0, c0
-    for t in range(acts.shape[0]):
-        a = acts[t]  # (B, P)
-        a.narrow(1, 0, ngh).add_(_recur(h, packed_hh, weight_hh))
-        f, g, o = a.narrow(1, col_f, hidden), a.narrow(1, col_g, hidden), a.narrow(1, col_o, hidden)
-        if w_ci is not None:
-            a.narrow(1, 0, hidden).addcmul_(c, w_ci)
-        if w_cf is not None:
-            f.addcmul_(c, w_cf)
-        if lower is not None and w_cd is not None and w_ld is not None:
-            a.narrow(1, ngh, hidden).addcmul_(c, w_cd).addcmul_(lower[t], w_ld)
-        g.mul_(2.0)
-        a.narrow(1, 0, n_sigmoid).sigmoid_()
-        g.mul_(2.0).sub_(1.0)  # C̃ = tanh(u) = 2σ(2u) − 1
-        c_new = cells[t]
-        if coupled:  # C = f ⊙ C₋₁ + (1 − f) ⊙ C̃ = C̃ + f ⊙ (C₋₁ − C̃)
-            torch.sub(c, g, out=c_new).mul_(f).add_(g)
-        else:
-            torch.mul(f, c, out=c_new).addcmul_(a.narrow(1, 0, hidden), g)
-        if lower is not None:
-            c_new.addcmul_(a.narrow(1, ngh, hidden), lower[t])
-        if w_co is not None:
-            o.addcmul_(c_new, w_co).sigmoid_()
-        tanh_c = torch.mul(c_new, 2.0, out=tanh_cells[t]).sigmoid_().mul_(2.0).sub_(1.0)
-        h = torch.mul(o, tanh_c, out=ys[t])
-        c = c_new
-
-
-def _lstm_backward_steps(
-    d_ys: OptTensor,  # dL/dh from outside (T, B, H), None if unused
-    d_cells: OptTensor,  # dL/dC from outside (the last state, a depth gate above)
-    acts: Tensor,
-    cells: Tensor,
-    tanh_cells: Tensor,
-    c0: Tensor,
-    lower: OptTensor,
-    packed_back: OptTensor,
-    weight_back: Tensor,  # W_hhᵀ, (H, G*H)
-    w_ci: OptTensor,
-    w_cf: OptTensor,
-    w_co: OptTensor,
-    w_cd: OptTensor,
-    w_ld: OptTensor,
-    coupled: bool,
-    d_pre: Tensor,  # out: dL/d pre-activations, (T, B, P)
-    d_lower: OptTensor,  # out: dL/dC_lower
-) -> tuple[Tensor, Tensor]:
-    steps, batch, hidden = cells.shape
-    ngh = weight_back.shape[1]
-    col_f = 0 if coupled else hidden
-    col_g, col_o = col_f + hidden, col_f + 2 * hidden
-    dh = torch.zeros_like(c0)  # dL/dh_t arriving from step t + 1
-    dc = torch.zeros_like(c0)  # dL/dC_t arriving from step t + 1
-    for t in range(steps - 1, -1, -1):
-        a, dpre = acts[t], d_pre[t]
-        i, f, g, o = (
-            a.narrow(1, 0, hidden),
-            a.narrow(1, col_f, hidden),
-            a.narrow(1, col_g, hidden),
-            a.narrow(1, col_o, hidden),
-        )
-        dpi, dpf, dpg, dpo = (
-            dpre.narrow(1, 0, hidden),
-            dpre.narrow(1, col_f, hidden),
-            dpre.narrow(1, col_g, hidden),
-            dpre.narrow(1, col_o, hidden),
-        )
-        c_prev = cells[t - 1] if t > 0 else c0
-        if d_ys is not None:
-            dh = dh + d_ys[t]
-        tanh_c = tanh_cells[t]
-        torch.ops.aten.sigmoid_backward(dh * tanh_c, o, grad_input=dpo)
-        dc = dc + torch.ops.aten.tanh_backward(dh * o, tanh_c)
-        if d_cells is not None:
-            dc = dc + d_cells[t]
-        if w_co is not None:
-            dc.addcmul_(dpo, w_co)
-        if lower is not None and d_lower is not None and w_cd is not None and w_ld is not None:
-            d, dpd = a.narrow(1, ngh, hidden), dpre.narrow(1, ngh, hidden)
-            torch.ops.aten.sigmoid_backward(dc * lower[t], d, grad_input=dpd)
-            torch.mul(dc, d, out=d_lower[t]).addcmul_(dpd, w_ld)
-            dc_prev = torch.addcmul(dc * f, dpd, w_cd)
-        else:
-            dc_prev = dc * f
-        if coupled:  # dC/df = C₋₁ − C̃, dC/dC̃ = 1 − f
-            torch.ops.aten.sigmoid_backward(dc * (c_prev - g), f, grad_input=dpf)
-            torch.ops.aten.tanh_backward(dc * (1.0 - f), g, grad_input=dpg)
-        else:
-            torch.ops.aten.sigmoid_backward(dc * g, i, grad_input=dpi)
-            torch.ops.aten.sigmoid_backward(dc * c_prev, f, grad_input=dpf)
-            torch.ops.aten.tanh_backward(dc * i, g, grad_input=dpg)
-        if w_ci is not None:
-            dc_prev.addcmul_(dpi, w_ci)
-        if w_cf is not None:
-            dc_prev.addcmul_(dpf, w_cf)
-        dc = dc_prev
-        dh = _recur(dpre.narrow(1, 0, ngh), packed_back, weight_back)  # (B, G*H) @ (G*H, H)
-    return dh, dc
-
-
-class _GRUScan(torch.autograd.Function):
-    """T steps of ``GRUCell``: x (T, B, E), h0 (B, H) -> hidden states (T, B, H)."""
-
-    @staticmethod
-    def forward(
-        ctx: Any,
-        x: Tensor,  # (T, B, E)
-        weight_ih: Tensor,  # (3H, E)
-        bias_ih: Tensor,  # (3H,)
-        h0: Tensor,  # (B, H)
-        weight_hh: Tensor,  # (3H, H)
-        bias_hh: Tensor,  # (3H,)
-        frozen: bool,  # no grad: keep the packed W_hh for the next call (see ``_pack``)
-    ) -> Tensor:
-        steps, batch, _ = x.shape
-        x_flat = x.reshape(steps * batch, -1)
-        acts = torch.addmm(bias_ih, x_flat, weight_ih.t()).view(steps, batch, -1)  # (T, B, 3H)
-        h_n = x.new_empty(steps, batch, h0.shape[1])  # W_hn h₋₁ + b_hn, kept for backward
-        ys = torch.empty_like(h_n)
-        _script(_gru_forward_steps)(
-            acts, h0, _pack(weight_hh, batch, steps, keep=frozen), weight_hh, bias_hh, h_n, ys
-        )
-        ctx.save_for_backward(x, weight_ih, h0, weight_hh, acts, h_n, ys)
-        return ys
-
-    @staticmethod
-    def backward(ctx: Any, d_ys: Tensor) -> tuple[Tensor | None, ...]:
-        x, weight_ih, h0, weight_hh, acts, h_n, ys = ctx.saved_tensors
-        steps, batch, hidden = ys.shape
-        d_x_proj = torch.empty_like(acts)  # dL/d(W_x x + b_x)
-        d_hh = torch.empty_like(acts)  # dL/d(W_h h₋₁ + b_h)
-        w_back = weight_hh.t()
-        dh0 = _script(_gru_backward_steps)(
-            d_ys, acts, h_n, ys, h0, _pack(w_back, batch, steps), w_back, d_x_proj, d_hh
-        )
-        need = ctx.needs_input_grad
-        dx_flat = d_x_proj.view(steps * batch, -1)
-        dhh_flat = d_hh.view(steps * batch, -1)
-        x_flat = x.reshape(steps * batch, -1)
-        h_prev = torch.cat([h0.unsqueeze(0), ys[:-1]]).view(steps * batch, hidden)
-        return (
-            (dx_flat @ weight_ih).view_as(x) if need[0] else None,
-            _weight_grad(dx_flat, x_flat) if need[1] else None,
-            dx_flat.sum(0) if need[2] else None,
-            dh0,
-            _weight_grad(dhh_flat, h_prev) if need[4] else None,
-            dhh_flat.sum(0) if need[5] else None,
-            None,
-        )
-
-
-def _gru_forward_steps(
-    acts: Tensor,  # (T, B, 3H): W_x x + b_x on entry, r, z, n on exit
-    h0: Tensor,
-    packed_hh: OptTensor,
-    weight_hh: Tensor,
-    bias_hh: Tensor,
-    h_n: Tensor,  # out: W_hn h₋₁ + b_hn
-    ys: Tensor,  # out: h
-) -> None:
-    hidden = h0.shape[1]
-    h = h0
-    for t in range(acts.shape[0]):
-        a = acts[t]
-        hh = _recur(h, packed_hh, weight_hh).add_(bias_hh)  # (B, 3H): W_h h₋₁ + b_h
-        a.narrow(1, 0, 2 * hidden).add_(hh.narrow(1, 0, 2 * hidden)).sigmoid_()
-        r, z, n = a.narrow(1, 0, hidden), a.narrow(1, hidden, hidden), a.narrow(1, 2 * hidden, hidden)
-        h_n[t].copy_(hh.narrow(1, 2 * hidden, hidden))
-        n.addcmul_(r, h_n[t]).tanh_()
-        h = torch.sub(h, n, out=ys[t]).mul_(z).add_(n)  # (1 − z) ⊙ n + z ⊙ h₋₁
-
-
-def _gru_backward_steps(
-    d_ys: Tensor,
-    acts: Tensor,
-    h_n: Tensor,
-    ys: Tensor,
-    h0: Tensor,
-    packed_back: OptTensor,
-    weight_back: Tensor,  # W_hhᵀ, (H, 3H)
-    d_x_proj: Tensor,  # out: dL/d(W_x x + b_x)
-    d_hh: Tensor,  # out: dL/d(W_h h₋₁ + b_h)
-) -> Tensor:
-    hidden = h0.shape[1]
-    dh = torch.zeros_like(h0)
-    for t in range(acts.shape[0] - 1, -1, -1):
-        a, dx, dhh = acts[t], d_x_proj[t], d_hh[t]
-        r, z, n = a.narrow(1, 0, hidden), a.narrow(1, hidden, hidden), a.narrow(1, 2 * hidden, hidden)
-        h_prev = ys[t - 1] if t > 0 else h0
-        dh = dh + d_ys[t]
-        dpn = dx.narrow(1, 2 * hidden, hidden)
-        torch.ops.aten.tanh_backward(dh * (1.0 - z), n, grad_input=dpn)
-        torch.ops.aten.sigmoid_backward(dpn * h_n[t], r, grad_input=dhh.narrow(1, 0, hidden))
-        torch.ops.aten.sigmoid_backward(dh * (h_prev - n), z, grad_input=dhh.narrow(1, hidden, hidden))
-        torch.mul(dpn, r, out=dhh.narrow(1, 2 * hidden, hidden))
-        dx.narrow(1, 0, 2 * hidden).copy_(dhh.narrow(1, 0, 2 * hidden))
-        dh = _recur(dhh, packed_back, weight_back).addcmul_(dh, z)  # dhh @ W_hh + dh ⊙ z
-    return dh
-
-
-def _weight_grad(d: Tensor, inputs: Tensor) -> Tensor:
-    """Σ over rows of dᵀ ⊗ inputs: (N, P), (N, E) -> (P, E), as ``(inputsᵀ @ d)ᵀ``."""
-    return (inputs.t() @ d).t()
-
-
-def _recur(h: Tensor, packed: OptTensor, weight: Tensor) -> Tensor:
-    """``h @ weightᵀ``: with oneDNN when the weight was packed by ``_pack``, else a matmul."""
-    if packed is not None:
-        scalars: List[Optional[Union[int, float, complex]]] = []  # noqa: UP006, UP007, UP045
-        return torch.ops.mkldnn._linear_pointwise(h.contiguous(), packed, None, "none", scalars, "")
-    return h.mm(weight.t())
-
-
-def _pack(weight: Tensor, batch: int, steps: int, *, keep: bool = False) -> Tensor | None:
-    """``weight`` packed for oneDNN's linear, or None where a plain matmul is the better deal.
-
-    On CPU in float32 the recurrent product (B × H) @ (H × 4H) with B ≈ 20 is about 25%
-    faster through oneDNN with the weight packed once per sequence than through MKL's
-    sgemm, which repacks it every call. Packing costs about one product (several for a
-    transposed weight), so short sequences skip it unless a packing is kept from an
-    earlier call: ``keep=True`` (inference, weights frozen) keeps one per weight, dropped
-    when the weight changes or dies. (``mkldnn._linear_pointwise`` is the kernel behind
-    ``torch.compile``'s CPU linear; it is private, so ``_onednn_works`` checks it first.)
-    """
-    if weight.device.type != "cpu" or weight.dtype != torch.float32 or not _onednn_works():
-        return None
-    stamp = (weight.data_ptr(), weight.stride(), weight._version, batch)
-    kept = _PACKED.get(id(weight))
-    if kept is not None and kept[0]() is weight and kept[1] == stamp:
-        return kept[2]
-    if steps < (4 if weight.is_contiguous() else 16):
-        return None
-    packed = torch.ops.mkldnn._reorder_linear_weight(weight, batch)
-    if keep:
-        key = id(weight)
-        _PACKED[key] = (weakref.ref(weight, lambda _: _PACKED.pop(key, None)), stamp, packed)
-    return packed
-
-
-_PACKED: dict[int, tuple[weakref.ref, tuple, Tensor]] = {}  # id(weight) -> (weight, stamp, packed)
-
-
-@functools.cache
-def _onednn_works() -> bool:
-    """Whether this PyTorch build has the packed oneDNN linear ops, and they agree with mm."""
-    if not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
-        return False
-    try:
-        # fixed values, not torch.randn: this runs inside the first training step, and
-        # drawing from the global generator there would shift every later dropout mask
-        w = torch.linspace(-1.0, 1.0, 32).reshape(4, 8)  # used transposed, as in backward
-        h = torch.linspace(-0.5, 0.7, 12).reshape(3, 4)
-        y = _recur(h, torch.ops.mkldnn._reorder_linear_weight(w.t(), 3), w.t())
-        return torch.allclose(y, h @ w, atol=1e-5)
-    except (AttributeError, RuntimeError):
-        return False
-
-
-@functools.cache
-def _script(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` compiled by TorchScript, or ``fn`` itself where scripting is unavailable."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # deprecated in torch 2.10+
-            return torch.jit.script(fn)
-    except Exception:  # TorchScript is an optimisation here, never a requirement
-        return fn

@@ -66,7 +66,6 @@ class StreamDropout(nn.Module):
     def extra_repr(self) -> str:
         return f"p={self.p}"
 
-    @torch.compiler.disable  # a context variable and a generator seeded per call: not for graphs
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return x
@@ -74,6 +73,18 @@ class StreamDropout(nn.Module):
         if masks is None:
             return nn.functional.dropout(x, self.p, training=True)
         return x * _stream_mask(x, self.p, masks)
+
+
+def keep_out_of_graphs(model: nn.Module) -> None:
+    """Before ``torch.compile(model)``: run its dropout sites eagerly (a graph break each).
+
+    A context variable and a generator seeded per call are not for graphs. Marking the
+    sites here rather than decorating ``forward`` keeps ``torch._dynamo`` (a second of
+    import time) out of every command that does not compile.
+    """
+    for module in model.modules():
+        if isinstance(module, StreamDropout):
+            module.forward = torch.compiler.disable(module.forward)  # type: ignore[method-assign]
 
 
 def _stream_mask(x: Tensor, p: float, masks: StepMasks) -> Tensor:

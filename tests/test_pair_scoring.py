@@ -9,8 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from lstmlm.agreement import (
-    Pair,
+from lstmlm.config import ModelConfig
+from lstmlm.data.tokenizer import train_tokenizer
+from lstmlm.errors import LstmlmError
+from lstmlm.model.lm import LanguageModel
+from lstmlm.pair_scoring import (
+    SuitePair,
     accuracy_by,
     line_ids,
     next_word_probability,
@@ -19,10 +23,6 @@ from lstmlm.agreement import (
     token_logprobs,
     wilson_interval,
 )
-from lstmlm.config import ModelConfig
-from lstmlm.data.tokenizer import train_tokenizer
-from lstmlm.errors import LstmlmError
-from lstmlm.model.lm import LanguageModel
 
 LINES = ["the key is here .", "the keys are here .", "the dog is old .", "the dogs are old ."]
 
@@ -41,11 +41,11 @@ def biased_model(vocab: int, favourite: int) -> LanguageModel:
     return model.eval()
 
 
-def pairs() -> list[Pair]:
+def pairs() -> list[SuitePair]:
     return [
-        Pair("the key is here .", "the key are here .", {"construction": "simple", "attractors": 0}, 1),
-        Pair("the dogs are old .", "the dogs is old .", {"construction": "simple", "attractors": 0}, 2),
-        Pair("the keys are here .", "the keys is here .", {"construction": "pp", "attractors": 1}, 3),
+        SuitePair("the key is here .", "the key are here .", {"construction": "simple", "attractors": 0}, 1),
+        SuitePair("the dogs are old .", "the dogs is old .", {"construction": "simple", "attractors": 0}, 2),
+        SuitePair("the keys are here .", "the keys is here .", {"construction": "pp", "attractors": 1}, 3),
     ]
 
 
@@ -74,7 +74,7 @@ def test_sentence_logprob_is_the_sum_of_separately_computed_token_logprobs() -> 
         expected += torch.log_softmax(logits[-1, 0], -1)[ids[t]].item()
     batched = token_logprobs(model, [ids, line_ids(tok, "the key is old ."), ids[:3]])
     assert math.isclose(sum(batched[0]), expected, rel_tol=1e-5)
-    score = score_pairs(model, tok, [Pair("the dogs are here .", "the dogs is here .", {}, 1)])[0]
+    score = score_pairs(model, tok, [SuitePair("the dogs are here .", "the dogs is here .", {}, 1)])[0]
     assert math.isclose(score.good_logprob, expected, rel_tol=1e-5)
     p_are = next_word_probability(model, tok, "the dogs", "are")
     assert math.isclose(math.log(p_are), score.prefix_good, rel_tol=1e-5)
@@ -83,7 +83,7 @@ def test_sentence_logprob_is_the_sum_of_separately_computed_token_logprobs() -> 
 def test_unknown_words_are_counted() -> None:
     tok = tokenizer()
     model = biased_model(tok.vocab_size, tok.id("is"))
-    score = score_pairs(model, tok, [Pair("the zebra is here .", "the zebra are here .", {}, 1)])[0]
+    score = score_pairs(model, tok, [SuitePair("the zebra is here .", "the zebra are here .", {}, 1)])[0]
     assert score.unk_tokens == 2
 
 

@@ -33,7 +33,11 @@ DEFAULT_SUITE = Path(__file__).resolve().parents[1] / "data" / "default" / "agre
 
 
 @dataclass
-class Pair:
+class SuitePair:
+    """A minimal pair as read from a suite file: the two sentences, the grouping fields and
+    the line it came from (the grammar's :class:`~lstmlm.data.grammar.suites.PairStructure`
+    writes such records)."""
+
     good: str
     bad: str
     fields: dict[str, Any]
@@ -42,7 +46,9 @@ class Pair:
 
 @dataclass
 class PairScore:
-    pair: Pair
+    """Log-probabilities of one pair under both rules."""
+
+    pair: SuitePair
     good_logprob: float
     bad_logprob: float
     prefix_good: float | None  # log P(good word | prefix); None when the rule does not apply
@@ -63,7 +69,7 @@ class PairScore:
 # ---------------------------------------------------------------- suites
 
 
-def read_suite(path: Path) -> list[Pair]:
+def read_suite(path: Path) -> list[SuitePair]:
     """Read a BLiMP-style JSONL suite; every problem names its line."""
     if not path.is_file():
         raise LstmlmError(f"suite file not found: {path}")
@@ -87,13 +93,13 @@ def read_suite(path: Path) -> list[Pair]:
         good, bad = record.pop("sentence_good"), record.pop("sentence_bad")
         if good.split() == bad.split():
             raise LstmlmError(f"{path}:{number}: sentence_good and sentence_bad are the same sentence")
-        pairs.append(Pair(good, bad, record, number))
+        pairs.append(SuitePair(good, bad, record, number))
     if not pairs:
         raise LstmlmError(f"{path}: the suite is empty")
     return pairs
 
 
-def check_fields(pairs: Sequence[Pair], keys: Sequence[str], path: Path) -> None:
+def check_fields(pairs: Sequence[SuitePair], keys: Sequence[str], path: Path) -> None:
     """Every ``--by`` field must occur in some pair; else list the fields the pairs have."""
     present = sorted({key for pair in pairs for key in pair.fields})
     missing = [key for key in keys if key not in present]
@@ -109,7 +115,7 @@ def resolve_suite(name: str) -> Path:
     if name != "default":
         return Path(name)
     if not DEFAULT_SUITE.exists():
-        from lstmlm.data.agreement import generate_pairs, write_jsonl
+        from lstmlm.data.grammar.suites import generate_pairs, write_jsonl
 
         cache = Path.home() / ".cache" / "lstmlm" / DEFAULT_SUITE.name
         if not cache.exists():
@@ -172,7 +178,8 @@ def word_span(tokenizer: Tokenizer, words: list[str], index: int) -> tuple[int, 
     return 1 + len(before), 1 + len(through)  # +1 for the leading <eos>
 
 
-def score_pairs(model: LanguageModel, tokenizer: Tokenizer, pairs: Sequence[Pair]) -> list[PairScore]:
+def score_pairs(model: LanguageModel, tokenizer: Tokenizer, pairs: Sequence[SuitePair]) -> list[PairScore]:
+    """Both rules for every pair, and the ``<unk>`` tokens the pair's two lines contain."""
     sequences = []
     for pair in pairs:
         sequences += [line_ids(tokenizer, pair.good), line_ids(tokenizer, pair.bad)]
@@ -253,11 +260,12 @@ def accuracy_by(scores: Iterable[PairScore], keys: Sequence[str]) -> list[Accura
     for score in scores:
         groups[tuple(score.pair.fields.get(k, "-") for k in keys)].append(score)
     return [
-        summarize(dict(zip(keys, key, strict=True)), groups[key]) for key in sorted(groups, key=_sort_key)
+        accuracy_of(dict(zip(keys, key, strict=True)), groups[key]) for key in sorted(groups, key=_sort_key)
     ]
 
 
-def summarize(group: dict[str, Any], scores: Sequence[PairScore]) -> Accuracy:
+def accuracy_of(group: dict[str, Any], scores: Sequence[PairScore]) -> Accuracy:
+    """Accuracy of ``scores`` under both rules, labelled ``group``."""
     prefix = [s.prefix_correct for s in scores if s.prefix_correct is not None]
     return Accuracy(
         group,

@@ -1,0 +1,220 @@
+"""Commands that read a trained run: ``eval``, ``generate``, ``agreement``, ``plot``, ``info``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from lstmlm import report
+from lstmlm.cli.app import command
+from lstmlm.cli.options import Device, JsonOut, RunDir, choices
+from lstmlm.errors import LstmlmError
+
+if TYPE_CHECKING:
+    from lstmlm.runs import Run
+
+
+@command("eval")
+def eval_(
+    run_dir: RunDir,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="Score this text instead (file, folder or Hugging Face dataset), read like train's --data.",
+            show_default="the run's own data",
+        ),
+    ] = None,
+    split: Annotated[
+        str, typer.Option(metavar=choices(("train", "valid", "test")), help="Which split to score.")
+    ] = "test",
+    last: Annotated[
+        bool, typer.Option("--last", help="Use the latest weights instead of the best on valid.", metavar="")
+    ] = False,
+    json_out: JsonOut = False,
+    device: Device = "auto",
+) -> None:
+    """Perplexity of a run's model over a whole split, state carried (bits/char or bits/byte too)."""
+    from lstmlm.runs import evaluate_split, load_run, run_split
+    from lstmlm.runtime import resolve_device
+
+    run = load_run(run_dir, best=not last, device=resolve_device(device))
+    encoded = run_split(run, split, data)
+    result = evaluate_split(run.model, encoded, run.config, split, run.tokenizer.kind)
+    payload = {**result.to_dict(), "run": str(run_dir), "weights": run.weights_path.name, "step": run.step}
+    if json_out:
+        report.print_json(payload)
+    else:
+        report.console.print(report.evaluation_table([payload]))
+        report.info(f"weights: {run.weights_path.name} (step {run.step})")
+
+
+@command()
+def generate(
+    run_dir: RunDir,
+    prompt: Annotated[str, typer.Option(help="Text to continue.")] = "",
+    max_tokens: Annotated[int, typer.Option(min=1, help="Tokens to sample per sample.")] = 50,
+    temperature: Annotated[float, typer.Option(min=0.0, help="Softmax temperature; 0 = greedy.")] = 1.0,
+    top_k: Annotated[int, typer.Option(min=0, help="Sample from the k most likely tokens (0 = all).")] = 0,
+    top_p: Annotated[float, typer.Option(min=0.0, max=1.0, help="Nucleus sampling threshold.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Sampling seed: the same seed gives the same text.")] = 0,
+    num_samples: Annotated[int, typer.Option(min=1, help="How many samples.")] = 1,
+    agreement: Annotated[
+        bool,
+        typer.Option(
+            "--agreement",
+            help="Show the seed's agreement examples: P(correct form) vs P(wrong form) after "
+            "prompts of growing distance and attractors, with a sampled continuation.",
+            metavar="",
+        ),
+    ] = False,
+    device: Device = "auto",
+) -> None:
+    """Sample text from a run's model, streaming tokens as they come."""
+    from lstmlm.runs import load_run
+    from lstmlm.runtime import resolve_device
+
+    if top_p <= 0.0:
+        raise LstmlmError(f"--top-p must be in (0, 1] (got {top_p})")
+    run = load_run(run_dir, device=resolve_device(device))
+    if agreement:
+        _agreement_demo(run, seed, temperature)
+        return
+    warn_unknown_words(run, prompt)
+    _stream_samples(run, prompt, num_samples, max_tokens, temperature, top_k, top_p, seed)
+
+
+def _agreement_demo(run: Run, seed: int, temperature: float) -> None:
+    from lstmlm.data.grammar.demo_prompts import demo_prompts
+    from lstmlm.pair_scoring import demo_rows, missing_demo_words
+
+    prompts = demo_prompts()
+    missing = missing_demo_words(run.tokenizer, prompts)
+    if missing:
+        shown = ", ".join(missing[:12]) + (f" and {len(missing) - 12} more" if len(missing) > 12 else "")
+        raise LstmlmError(
+            f"--agreement: {run.dir}'s vocabulary lacks words of the demo prompts: {shown} "
+            "(train on the default corpus to use it)"
+        )
+    report.agreement_demo(demo_rows(run.model, run.tokenizer, prompts, seed=seed, temperature=temperature))
+
+
+def _stream_samples(
+    run: Run, prompt: str, num_samples: int, max_tokens: int, temperature: float, top_k: int, top_p: float,
+    seed: int,
+) -> None:  # fmt: skip
+    import torch
+
+    from lstmlm.generate import StreamDecoder, prompt_ids, sample
+
+    ids = prompt_ids(run.tokenizer, prompt)
+    generator = torch.Generator().manual_seed(seed)
+    for index in range(num_samples):
+        if num_samples > 1:
+            report.console.rule(f"sample {index + 1}")
+        report.console.print(f"[bold]{prompt}[/]", end="")
+        decoder = StreamDecoder(run.tokenizer, ids)
+        tokens = sample(
+            run.model, ids, max_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+            generator=generator,
+        )  # fmt: skip
+        for token in tokens:
+            report.console.print(decoder.push(token), end="", markup=False)
+            report.console.file.flush()
+        report.console.print()
+
+
+def warn_unknown_words(run: Run, text: str) -> None:
+    """Word tokenizers read words outside the vocabulary as <unk>: say which."""
+    if run.tokenizer.kind != "word":
+        return
+    unknown = [w for w in text.split() if run.tokenizer.id(w) is None]
+    if unknown:
+        report.warn(f"not in the vocabulary, read as <unk>: {', '.join(unknown)}")
+
+
+@command("agreement")
+def agreement_(
+    run_dir: RunDir,
+    suite: Annotated[
+        str, typer.Option(help="'default' (the grammar's suite) or a BLiMP-style JSONL file.")
+    ] = "default",
+    by: Annotated[str, typer.Option(help="Comma-separated fields to group by.")] = "construction,attractors",
+    json_out: JsonOut = False,
+    device: Device = "auto",
+) -> None:
+    """Score minimal pairs: accuracy by construction and attractors (sentence and prefix rules)."""
+    from lstmlm.pair_scoring import (
+        accuracy_by,
+        accuracy_of,
+        check_fields,
+        read_suite,
+        resolve_suite,
+        score_pairs,
+    )
+    from lstmlm.runs import load_run
+    from lstmlm.runtime import resolve_device
+
+    keys = [k.strip() for k in by.split(",") if k.strip()]
+    if not keys:
+        raise LstmlmError("--by needs at least one field name")
+    path = resolve_suite(suite)
+    pairs = read_suite(path)
+    check_fields(pairs, keys, path)
+    run = load_run(run_dir, device=resolve_device(device))
+    scores = score_pairs(run.model, run.tokenizer, pairs)
+    rows = [a.to_dict() for a in accuracy_by(scores, keys)]
+    overall = accuracy_of({"group": "all"}, scores).to_dict()
+    if json_out:
+        report.print_json(
+            {"run": str(run_dir), "suite": str(path), "by": keys, "groups": rows, "overall": overall}
+        )
+        return
+    report.agreement_result(f"Agreement on {path.name}", rows, keys, overall)
+
+
+@command()
+def plot(
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(metavar="RUN_DIR", help="Run folders written by `lstmlm train`.", show_default=False),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", metavar="FILE", help="Figure to write: .png, .pdf or .svg.", show_default=False
+        ),
+    ],
+    labels: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            metavar="NAME",
+            help="Legend name of a run; repeat once per run folder, in order.",
+            show_default="the folder names",
+        ),
+    ] = None,
+) -> None:
+    """Plot training curves: train/valid loss and perplexity, and tokens/s, against step."""
+    from lstmlm.plots import training_curves
+
+    if labels and len(labels) != len(run_dirs):
+        raise LstmlmError(
+            f"--label given {len(labels)} time(s) for {len(run_dirs)} run folder(s); give one per run or none"
+        )
+    path = training_curves(run_dirs, out, labels or None)
+    report.info(f"wrote {path}")
+
+
+@command()
+def info(run_dir: RunDir, json_out: JsonOut = False) -> None:
+    """Show a run's config, size, vocabulary, progress and best validation perplexity."""
+    from lstmlm.run_folder import describe
+
+    summary = describe(run_dir)
+    if json_out:
+        report.print_json(summary.to_dict())
+    else:
+        report.run_info(summary)

@@ -1,0 +1,75 @@
+"""The recurrent product ``h @ Wᵀ`` on CPU, through oneDNN with the weight packed once.
+
+On CPU in float32 the product (B × H) @ (H × 4H) with B ≈ 20 is about 25% faster through
+oneDNN with the weight packed once per sequence than through MKL's sgemm, which repacks
+it on every call. ``pack`` decides whether packing pays and ``linear`` uses the packing
+when there is one. The two oneDNN ops (``mkldnn._reorder_linear_weight`` and
+``mkldnn._linear_pointwise``, the kernels behind ``torch.compile``'s CPU linear) are
+private, so ``onednn_works`` checks them against ``mm`` once before any use.
+"""
+
+import functools
+import weakref
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+
+def linear(h: Tensor, packed: Tensor | None, weight: Tensor) -> Tensor:
+    """``h @ weightᵀ``: with oneDNN when ``packed`` is ``pack(weight)``, else a plain matmul."""
+    if packed is not None:
+        scalars: list[int | float | complex | None] = []  # typed for TorchScript (scan.torchscript_loops)
+        return torch.ops.mkldnn._linear_pointwise(h.contiguous(), packed, None, "none", scalars, "")
+    return h.mm(weight.t())
+
+
+def pack(weight: Tensor, batch: int, steps: int, *, keep: bool = False) -> Tensor | None:
+    """``weight`` packed for ``linear`` on ``batch`` rows, or None where a plain matmul is the
+    better deal.
+
+    Packing costs about one product (several for a transposed weight), so sequences
+    shorter than 4 steps (16 transposed) skip it, unless a packing was kept from an
+    earlier call: ``keep=True`` (inference, weights frozen) keeps one per weight, dropped
+    when the weight is modified in place, replaced or freed.
+    """
+    if weight.device.type != "cpu" or weight.dtype != torch.float32 or not onednn_works():
+        return None
+    stamp = (weight.data_ptr(), weight.stride(), weight._version, batch)
+    kept = _KEPT.get(id(weight))
+    if kept is not None and kept.weight() is weight and kept.stamp == stamp:
+        return kept.packed
+    if steps < (4 if weight.is_contiguous() else 16):
+        return None
+    packed = torch.ops.mkldnn._reorder_linear_weight(weight, batch)
+    if keep:
+        key = id(weight)
+        _KEPT[key] = _Kept(weakref.ref(weight, lambda _: _KEPT.pop(key, None)), stamp, packed)
+    return packed
+
+
+class _Kept(NamedTuple):
+    """A packing kept for inference: valid while ``weight()`` is alive and still has ``stamp``."""
+
+    weight: weakref.ref
+    stamp: tuple
+    packed: Tensor
+
+
+_KEPT: dict[int, _Kept] = {}  # id(weight) -> its kept packing
+
+
+@functools.cache
+def onednn_works() -> bool:
+    """Whether this PyTorch build has the packed oneDNN linear ops, and they agree with mm."""
+    if not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
+        return False
+    try:
+        # fixed values, not torch.randn: this runs inside the first training step, and
+        # drawing from the global generator there would shift every later dropout mask
+        w = torch.linspace(-1.0, 1.0, 32).reshape(4, 8)  # used transposed, as in backward
+        h = torch.linspace(-0.5, 0.7, 12).reshape(3, 4)
+        y = linear(h, torch.ops.mkldnn._reorder_linear_weight(w.t(), 3), w.t())
+        return torch.allclose(y, h @ w, atol=1e-5)
+    except (AttributeError, RuntimeError):
+        return False

@@ -1,0 +1,131 @@
+"""One training step: a BPTT window on the device, forward/backward/clip, and the verdict.
+
+The verdict (``step_verdict``) is the one point per step where the host waits for the
+device: whether the loss and gradient norm are finite decides whether the optimizer step
+is taken. Under torchrun it also agrees the stop and save requests across the ranks.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lstmlm import distributed
+from lstmlm.data.tokens import get_window, num_windows
+from lstmlm.model.recurrent import State
+from lstmlm.precision import FP32_CPU, Precision
+
+Forward = Callable[[Tensor, State], tuple[Tensor, State]]
+
+
+def windows(
+    source: Tensor, bptt: int, start: int, device: torch.device | None = None
+) -> Iterator[tuple[int, Tensor, Tensor]]:
+    """(index, x, y) for the BPTT windows of one epoch, from window ``start`` on, on ``device``.
+
+    Each window's rows travel once (x and y overlap); from pinned memory without blocking.
+    """
+    for index in range(start, num_windows(source, bptt)):
+        first = index * bptt
+        rows = source[first : first + bptt + 1]
+        if device is not None:
+            rows = rows.to(device, non_blocking=True)
+        x, y = get_window(rows, 0, bptt)
+        yield index, x, y
+
+
+def train_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: Tensor,
+    y: Tensor,
+    hidden: State,
+    clip: float,
+    *,
+    forward: Forward | None = None,
+    precision: Precision = FP32_CPU,
+    scaler: torch.amp.GradScaler | None = None,
+) -> tuple[Tensor, Tensor, State]:
+    """One truncated-BPTT window: forward, loss, backward, clip. Returns (loss, grad norm, state).
+
+    ``forward`` (default ``model``) may be the compiled and/or DDP-wrapped model; its
+    parameters are ``model``'s. With a loss scaler the gradients are unscaled before
+    clipping, so the norm is the true one. The returned state is fp32 whatever the
+    precision. The optimizer step is left to the caller, which skips it on a non-finite
+    loss or norm.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    with precision.autocast():
+        logits, hidden = (model if forward is None else forward)(x, hidden)
+    loss = F.cross_entropy(logits.flatten(0, 1).float(), y.reshape(-1))
+    (scaler.scale(loss) if scaler is not None else loss).backward()
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip if clip > 0 else math.inf)
+    return loss.detach(), norm, tuple(h.detach().float() for h in hidden)
+
+
+@dataclass
+class Verdict:
+    """What all ranks agree about a step that has run forward and backward."""
+
+    loss: Tensor  # mean loss over all ranks' streams, on the device
+    step: bool  # loss and gradient norm are finite: take the optimizer step
+    overflow: bool  # fp16 only: the loss is finite, the scaled gradients overflowed
+    signal: int | None  # a stop signal some rank received
+    timed_save: bool  # some rank's save-every-minutes clock ran out
+
+
+def step_verdict(
+    loss: Tensor,
+    norm: Tensor,
+    *,
+    scaler: torch.amp.GradScaler,
+    signal_received: int | None,
+    timed_save: bool,
+) -> Verdict:
+    """Decide whether to take the step: the one point per step where the host waits for the device.
+
+    The optimizer step must be skipped when the loss or the gradient norm is not finite,
+    and skipping needs the answer before stepping, so it cannot stay on the device. Under
+    torchrun the same wait all-reduces the loss, the norm's finiteness and the stop and
+    save requests, so every rank takes the same decisions at the same step.
+
+    The non-finite rule with fp16: a finite loss whose scaled gradients overflow is the
+    loss scaler's business (it skips the step and halves its scale) and is not a
+    non-finite step of the guard, unless the scale was already below 1: then scaling is
+    not what overflowed, and the step counts. A non-finite loss always counts.
+    """
+    group = distributed.current()
+    if group.distributed:
+        flags = [signal_received == signal.SIGINT, signal_received == signal.SIGTERM, timed_save]
+        requests = loss.new_tensor([float(f) for f in flags], dtype=torch.float32)
+        values = torch.cat([loss.float().view(1), (~torch.isfinite(norm)).float().view(1), requests])
+        loss_sum, bad_norm, sigint, sigterm, timed = distributed.sum_over_ranks(values).tolist()
+        loss = values[0] / group.world_size
+        finite_loss, finite_norm = math.isfinite(loss_sum), not bad_norm
+        signal_received = signal.SIGTERM if sigterm else signal.SIGINT if sigint else None
+        timed_save = bool(timed)
+    else:
+        finite_loss = finite_norm = bool(torch.isfinite(loss) & torch.isfinite(norm))
+        if not finite_loss:  # a bad step: the extra waits are rare
+            finite_loss, finite_norm = bool(torch.isfinite(loss)), bool(torch.isfinite(norm))
+    overflow = finite_loss and not finite_norm and scaler.is_enabled() and scaler.get_scale() >= 1.0
+    return Verdict(loss, finite_loss and finite_norm, overflow, signal_received, timed_save)
+
+
+def host_or_device(source: Tensor, device: torch.device) -> Tensor:
+    """Where the train ids live: pinned host memory for a CUDA run (windows are copied
+    without blocking), the device itself otherwise."""
+    if device.type != "cuda":
+        return source.to(device)
+    try:
+        return source.pin_memory()
+    except RuntimeError:  # pinning can fail for a huge split; pageable memory still works
+        return source
