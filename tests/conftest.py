@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from lstmlm import run_folder
 from lstmlm.config import RunConfig
@@ -90,3 +92,17 @@ def make_untrained_run(out: Path, corpus: Path) -> Path:
     run_folder.write_config(out, config)
     (out / run_folder.MODEL).write_bytes(ckpt.weights_bytes(LanguageModel(config.model), 0))
     return out
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """Tiny tensors gain nothing from threads, and OpenMP spinning on a busy machine is slow."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def seeded() -> None:
+    torch.manual_seed(0)

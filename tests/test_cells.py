@@ -11,6 +11,8 @@ from lstmlm.model.cells import CoupledLSTMCell, make_cell
 from lstmlm.model.lm import LanguageModel, detach_state
 from lstmlm.model.recurrent import CellStack, build_recurrent
 
+pytestmark = pytest.mark.usefixtures("one_thread", "seeded")
+
 T, B, E, H = 7, 3, 5, 6
 
 
@@ -38,20 +40,6 @@ def randomize_diagonals(module: nn.Module) -> None:
         for name, p in module.named_parameters():
             if name.rsplit(".", 1)[-1].startswith("w_"):
                 p.uniform_(-0.5, 0.5)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors gain nothing from threads, and OpenMP spinning on a busy machine is slow."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(autouse=True)
-def _seed() -> None:
-    torch.manual_seed(0)
 
 
 @pytest.mark.parametrize(("cell", "ref_cls"), [("lstm-eq", nn.LSTM), ("gru-eq", nn.GRU)])

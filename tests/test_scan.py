@@ -14,19 +14,7 @@ from lstmlm.model.scan import EAGER_LOOPS, torchscript_loops, using_step_loops
 
 from .test_cells import B, E, H, T, random_state, randomize_diagonals, stack
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors gain nothing from threads, and OpenMP spinning on a busy machine is slow."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(autouse=True)
-def _seed() -> None:
-    torch.manual_seed(0)
+pytestmark = pytest.mark.usefixtures("one_thread", "seeded")
 
 
 @pytest.mark.parametrize("cell", CUSTOM_CELLS)
