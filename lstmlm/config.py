@@ -24,11 +24,11 @@ CUSTOM_CELLS = ("lstm-eq", "peephole", "coupled", "gru-eq", "depth-gated")
 CELLS = FUSED_CELLS + CUSTOM_CELLS
 LSTM_TYPE_CELLS = ("lstm", "lstm-eq", "peephole", "coupled", "depth-gated")
 TOKENIZERS = ("word", "char", "bpe")
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("plateau", "cosine", "constant")
+OPTIMIZERS = ("sgd", "adamw", "ntasgd")
+SCHEDULES = ("plateau", "cosine", "linear", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-DEFAULT_LR = {"sgd": 20.0, "adamw": 2e-3}
+DEFAULT_LR = {"sgd": 20.0, "adamw": 2e-3, "ntasgd": 30.0}  # ntasgd: AWD-LSTM's
 DEFAULT_FORGET_BIAS = 1.0  # Jozefowicz et al. (2015)
 MAX_SEED = 2**64 - 1  # torch.manual_seed's range
 TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
@@ -70,14 +70,55 @@ def _check_choices(config: Any) -> None:
 
 @dataclass
 class ModelConfig:
-    """Embedding -> recurrent stack -> dropout -> linear decoder."""
+    """Embedding -> recurrent stack -> dropout -> linear decoder.
+
+    The AWD-LSTM regularisers (Merity, Keskar & Socher 2017, "Regularizing and Optimizing
+    LSTM Language Models") are off by default; the paper's PTB model is ``--emsize 400
+    --layer-sizes 1150,1150,400 --locked-dropout --dropouti 0.4 --dropouth 0.3 --dropout 0.4
+    --dropoute 0.1 --weight-drop 0.5 --ar-alpha 2 --tar-beta 1`` (WT2: ``--dropouti 0.65``).
+    """
 
     cell: str = option("lstm", "Recurrent cell.", choices=CELLS)
     ntoken: int = derived(0, "the vocabulary size, from the tokenizer")
     emsize: int = option(200, "Embedding size.")
     nhid: int = option(200, "Hidden units per layer.")
     nlayers: int = option(2, "Recurrent layers.")
-    dropout: float = option(0.2, "Dropout on embeddings, between layers and on the output.")
+    layer_sizes: str = option(
+        "",
+        "Hidden units of each layer, first to last, e.g. 1150,1150,400 (AWD-LSTM's PTB shape, with "
+        "--emsize 400); sets --nlayers and --nhid (= the last size, the decoder's input). "
+        "Empty: --nlayers layers of --nhid.",
+    )
+    dropout: float = option(
+        0.2,
+        "Dropout on the last layer's output (AWD-LSTM: 0.4), and on the embeddings and between layers "
+        "unless --dropouti/--dropouth say.",
+    )
+    dropouti: float | None = option(
+        None, "Dropout on the input embeddings (AWD-LSTM, PTB: 0.4, WT2: 0.65); unset: --dropout."
+    )
+    dropouth: float | None = option(
+        None,
+        "Dropout between recurrent layers (AWD-LSTM: PTB 0.3 in the paper, 0.25 in its code's README; "
+        "WT2 0.2); unset: --dropout.",
+    )
+    locked_dropout: bool = option(
+        False,
+        "Locked (variational) dropout: one mask per stream for a whole BPTT window, at every dropout site "
+        "(Gal & Ghahramani 2016; AWD-LSTM, Merity et al. 2017).",
+    )
+    dropoute: float = option(
+        0.0, "Embedding dropout: drop whole words of the vocabulary for a step (AWD-LSTM: 0.1)."
+    )
+    weight_drop: float = option(
+        0.0, "DropConnect on the recurrent weights W_hh of every layer, while training (AWD-LSTM: 0.5)."
+    )
+    ar_alpha: float = option(
+        0.0, "Activation regularisation: alpha * mean(dropped last-layer output^2) (AWD-LSTM: 2)."
+    )
+    tar_beta: float = option(
+        0.0, "Temporal activation regularisation: beta * mean((h_t - h_t-1)^2), last layer (AWD-LSTM: 1)."
+    )
     tied: bool = option(True, "Share embedding and decoder weights (needs emsize == nhid).")
     forget_bias: float = option(
         DEFAULT_FORGET_BIAS, "Initial forget-gate bias of LSTM-type cells (Jozefowicz et al., 2015)."
@@ -88,12 +129,28 @@ class ModelConfig:
         for name in ("emsize", "nhid", "nlayers"):
             _positive(name, getattr(self, name))
         _positive("ntoken", self.ntoken, allow_zero=True)
-        if not 0.0 <= self.dropout < 1.0:
-            raise LstmlmError(f"--dropout must be in [0, 1) (got {self.dropout})")
+        if self.layer_sizes.strip():
+            self._take_layer_sizes()
+        else:
+            self.layer_sizes = ""
+        for name in ("dropout", "dropouti", "dropouth", "dropoute", "weight_drop"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value < 1.0:
+                raise LstmlmError(f"--{name.replace('_', '-')} must be in [0, 1) (got {value})")
+        for name in ("ar_alpha", "tar_beta"):
+            _positive(name.replace("_", "-"), getattr(self, name), allow_zero=True)
+        if not isinstance(self.locked_dropout, bool):
+            raise LstmlmError(f"locked_dropout must be true or false (got {self.locked_dropout!r})")
         if self.tied and self.emsize != self.nhid:
+            sizes = "the last of --layer-sizes" if self.layer_sizes else "--nhid"
             raise LstmlmError(
-                f"--tied needs --emsize equal to --nhid (got {self.emsize} and {self.nhid}); "
+                f"--tied needs --emsize equal to {sizes} (got {self.emsize} and {self.nhid}); "
                 "make them equal or pass --no-tied"
+            )
+        if self.cell == "depth-gated" and len(set(self.hidden_sizes)) > 1:
+            raise LstmlmError(
+                f"--cell depth-gated needs equal --layer-sizes (got {self.layer_sizes}): "
+                "a depth gate adds the lower layer's cell to its own"
             )
         if not math.isfinite(self.forget_bias):
             raise LstmlmError(f"--forget-bias must be finite (got {self.forget_bias})")
@@ -101,6 +158,50 @@ class ModelConfig:
             raise LstmlmError(
                 f"--forget-bias applies to LSTM-type cells ({', '.join(LSTM_TYPE_CELLS)}), not {self.cell}"
             )
+
+    @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        """Hidden units of each layer, first to last."""
+        if not self.layer_sizes:
+            return (self.nhid,) * self.nlayers
+        return tuple(int(size) for size in self.layer_sizes.split(","))
+
+    @property
+    def input_dropout(self) -> float:
+        """The dropout rate on the embeddings (``dropouti``, else ``dropout``)."""
+        return self.dropout if self.dropouti is None else self.dropouti
+
+    @property
+    def hidden_dropout(self) -> float:
+        """The dropout rate between layers (``dropouth``, else ``dropout``)."""
+        return self.dropout if self.dropouth is None else self.dropouth
+
+    def _take_layer_sizes(self) -> None:
+        """Parse ``layer_sizes`` ("1150,1150,400"); it sets ``nlayers`` and ``nhid`` (the last size).
+
+        An ``nlayers`` or ``nhid`` other than its default that disagrees is an error, so
+        neither is silently overridden.
+        """
+        parts = [part.strip() for part in self.layer_sizes.split(",")]
+        if not all(part.isascii() and part.isdigit() and int(part) > 0 for part in parts):
+            raise LstmlmError(
+                f"--layer-sizes must be positive integers separated by commas, e.g. 1150,1150,400 "
+                f"(got {self.layer_sizes!r})"
+            )
+        sizes = [int(part) for part in parts]
+        defaults = {f.name: f.default for f in fields(self)}
+        if self.nlayers not in (defaults["nlayers"], len(sizes)):
+            raise LstmlmError(
+                f"--nlayers {self.nlayers} disagrees with --layer-sizes {self.layer_sizes} "
+                f"({len(sizes)} layers); drop --nlayers"
+            )
+        if self.nhid not in (defaults["nhid"], sizes[-1]):
+            raise LstmlmError(
+                f"--nhid {self.nhid} disagrees with --layer-sizes {self.layer_sizes} "
+                f"(last layer {sizes[-1]}); drop --nhid"
+            )
+        self.layer_sizes = ",".join(map(str, sizes))
+        self.nlayers, self.nhid = len(sizes), sizes[-1]
 
 
 @dataclass
@@ -140,18 +241,43 @@ class TrainConfig:
     bptt: int = option(35, "Truncated-BPTT window length.")
     batch_size: int = option(20, "Parallel streams (batch size; under torchrun the global batch).")
     eval_batch_size: int = option(10, "Parallel streams when evaluating valid and test.", resumable=True)
-    optimizer: str = option("sgd", "Optimizer.", choices=OPTIMIZERS)
-    lr: float = option(0.0, "Learning rate (0 = the optimizer's default: sgd 20, adamw 0.002).")
+    optimizer: str = option(
+        "sgd",
+        "Optimizer; ntasgd: SGD, then averaged weights once valid loss stops improving (AWD-LSTM's NT-ASGD).",
+        choices=OPTIMIZERS,
+    )
+    nonmono: int = option(
+        5, "NT-ASGD: switch when valid loss is worse than the best before the last N evals."
+    )
+    lr: float = option(0.0, "Learning rate (0 = the optimizer's default: sgd 20, adamw 0.002, ntasgd 30).")
     weight_decay: float = option(0.0, "Weight decay (L2 for sgd, decoupled for adamw).")
     clip: float = option(0.25, "Gradient-norm clipping (0 = off).")
     schedule: str = option(
         "plateau",
-        "plateau: lr /= --anneal-factor when valid loss stops improving; cosine: decay to 0.",
+        "plateau: lr /= --anneal-factor when valid loss stops improving; cosine, linear: decay to 0 "
+        "at the last step or the --max-time deadline, whichever comes first.",
         choices=SCHEDULES,
     )
     anneal_factor: float = option(4.0, "Plateau schedule: divide lr by this.")
+    warmup_steps: int = option(0, "Raise the lr linearly from 0 over the first N steps.")
+    variable_bptt: bool = option(
+        False, "AWD-LSTM's variable window length: about N(bptt, 5), lr scaled by length / bptt."
+    )
+    grad_accum: int = option(
+        1,
+        "Split each step's streams into N micro-batches, summing their gradients (same update, less memory).",
+    )
     epochs: int = option(10, "Passes over the train split.", resumable=True)
     max_steps: int = option(0, "Stop after this many steps (0 = no limit).", resumable=True)
+    max_time: float | None = option(
+        None,
+        "Stop after M minutes of training (evaluations included), with a final evaluation and checkpoint; "
+        "unset: no time limit.",
+        resumable=True,
+    )
+    patience: int = option(
+        0, "Stop after N evaluations in a row without a better valid loss (0 = never).", resumable=True
+    )
     eval_every: int = option(0, "Evaluate on valid every N steps (0 = once per epoch only).", resumable=True)
     log_every: int = option(50, "Log every N steps.", resumable=True)
     save_every: int = option(0, "Checkpoint every N steps (0 = at evaluations only).", resumable=True)
@@ -171,11 +297,28 @@ class TrainConfig:
         _check_choices(self)
         if not isinstance(self.compile, bool):
             raise LstmlmError(f"compile must be true or false (got {self.compile!r})")
-        for name in ("bptt", "batch_size", "eval_batch_size", "epochs", "log_every", "max_bad_steps"):
+        for name in (
+            "bptt",
+            "batch_size",
+            "eval_batch_size",
+            "epochs",
+            "log_every",
+            "max_bad_steps",
+            "nonmono",
+        ):
             _positive(name.replace("_", "-"), getattr(self, name))
-        for name in ("lr", "weight_decay", "clip", "max_steps", "eval_every", "save_every"):
+        for name in ("lr", "weight_decay", "clip", "max_steps", "eval_every", "save_every", "warmup_steps"):
             _positive(name.replace("_", "-"), getattr(self, name), allow_zero=True)
-        _positive("save-every-minutes", self.save_every_minutes, allow_zero=True)
+        for name in ("save_every_minutes", "patience"):
+            _positive(name.replace("_", "-"), getattr(self, name), allow_zero=True)
+        if self.max_time is not None:
+            _positive("max-time", self.max_time)
+        _positive("grad-accum", self.grad_accum)
+        if self.batch_size % self.grad_accum:
+            raise LstmlmError(
+                f"--grad-accum {self.grad_accum} must divide --batch-size {self.batch_size} "
+                "(each micro-batch takes an equal share of the streams)"
+            )
         if not 0 <= self.seed <= MAX_SEED:
             raise LstmlmError(f"--seed must be between 0 and 2**64-1 (got {self.seed})")
         if self.anneal_factor <= 1.0:

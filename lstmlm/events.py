@@ -94,6 +94,8 @@ class Eval(Event):
     lr: float  # the learning rate of the next step, after any annealing
     improved: bool  # a new best: best.safetensors was written
     annealed: bool  # plateau schedule: lr was divided by the anneal factor
+    averaged: bool | None = None  # NT-ASGD: these were the averaged weights (absent: the raw ones)
+    averaging_from_now: bool | None = None  # NT-ASGD switched to averaging at this evaluation
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,13 +115,14 @@ class Unsaved(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class End(Event):
-    """The run reached its last step."""
+    """Training ended: at its last step, its ``--max-time`` deadline or its ``--patience``."""
 
     kind: ClassVar[str] = "end"
     best_valid_ppl: float
     tokens: int  # trained over all sessions and ranks (skipped steps excluded)
     elapsed: float  # training seconds over all sessions
     ranks_in_sync: bool  # every rank holds the same weights (always true in one process)
+    reason: str | None = None  # "steps", "time" or "patience"; absent in records of older runs
 
 
 KINDS: dict[str, type[Event]] = {

@@ -38,8 +38,12 @@ class Trace:
         return list(self.layers[0])
 
     def stacked(self, name: str) -> np.ndarray:
-        """``name`` as (tokens, layers, units)."""
-        return np.stack([layer[name] for layer in self.layers], axis=1)
+        """``name`` as (tokens, layers, units); NaN past the units of a narrower layer."""
+        values = [layer[name] for layer in self.layers]
+        width = max(v.shape[1] for v in values)
+        padded = [np.pad(v.astype(float), ((0, 0), (0, width - v.shape[1])), constant_values=np.nan)
+                  if v.shape[1] < width else v for v in values]  # fmt: skip
+        return np.stack(padded, axis=1)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain lists, for ``inspect --json``."""
@@ -58,10 +62,10 @@ class EquationModel(nn.Module):
         super().__init__()
         self.model = model.eval()
         self.stack: CellStack = equation_stack(model.rnn)
-        nhid, device = model.cfg.nhid, model.encoder.weight.device
+        sizes, device = model.cfg.hidden_sizes, model.encoder.weight.device
         self.masks: list[Tensor | None] = [None] * model.cfg.nlayers
         for layer, units in (ablate or {}).items():
-            mask = torch.ones(nhid, device=device)
+            mask = torch.ones(sizes[layer], device=device)
             mask[list(units)] = 0.0
             self.masks[layer] = mask
         self.traces: list[dict[str, Tensor]] = []

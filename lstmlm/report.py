@@ -79,6 +79,12 @@ class _RateColumn(ProgressColumn):
         return Text("" if not speed else f"{speed:,.0f} {task.fields['unit']}/s")
 
 
+STOP_REASONS = {
+    "time": "the --max-time budget is spent",
+    "patience": "--patience evaluations without improvement",
+}
+
+
 class TrainDisplay:
     """Receives training ``events``: a live bar on a terminal, one line per event otherwise."""
 
@@ -143,6 +149,8 @@ class TrainDisplay:
             else:
                 mark = "[yellow]no improvement[/]"
             say(f"step {event.step:>6}  valid ppl [bold]{fmt(event.valid_ppl)}[/]  {mark}")
+            if event.averaging_from_now:
+                say(f"step {event.step:>6}  NT-ASGD: averaging the weights from now on")
         elif isinstance(event, events.NonFinite):
             say(f"[red]step {event.step}: non-finite loss/gradient, step skipped[/]")
         elif isinstance(event, events.Unsaved):
@@ -151,6 +159,8 @@ class TrainDisplay:
             info(f"resuming at step {event.step} (epoch {event.epoch}, lr {event.lr:.3g})")
         elif isinstance(event, events.Save) and self.task is not None:
             self.progress.update(self.task, completed=event.step)
+        elif isinstance(event, events.End) and event.reason in STOP_REASONS:
+            say(f"step {event.step:>6}  stopped: {STOP_REASONS[event.reason]}")
 
     def _start(self, e: events.Start) -> None:
         self.data_progress.stop()
@@ -359,9 +369,15 @@ def run_info(summary: Any) -> None:
     config = summary.config
     m = config["model"]
     files = ", ".join(f"{k} ({v / 1e6:.2f} MB)" for k, v in summary.files.items() if not k.startswith("."))
+    shape = (
+        f"layers {m['layer_sizes'].replace(',', '/')}"
+        if m.get("layer_sizes")
+        else f"{m['nlayers']} layer(s) x {m['nhid']}"
+    )
     rows = [
-        ("model", f"{m['cell']}, {m['nlayers']} layer(s) x {m['nhid']}, emsize {m['emsize']}, "
+        ("model", f"{m['cell']}, {shape}, emsize {m['emsize']}, "
                   f"dropout {m['dropout']}, {'tied' if m['tied'] else 'untied'}"),
+        *([("regularisers", _regularisers(m))] if _regularisers(m) else []),
         ("parameters", f"{summary.parameters:,}"),
         ("tokenizer", f"{summary.tokenizer}, vocabulary {summary.vocab_size:,}"),
         ("data", config["data"]["data"] or "default agreement corpus"),
@@ -376,6 +392,15 @@ def run_info(summary: Any) -> None:
         for key, value in values.items()
     ]
     console.print(key_value_table("Config", settings))
+
+
+def _regularisers(m: dict[str, Any]) -> str:
+    """The AWD-LSTM settings (Merity et al. 2017) of a config's model section that are on."""
+    names = {"dropouti": "dropouti", "dropouth": "dropouth", "dropoute": "dropoute",
+             "weight_drop": "weight drop", "ar_alpha": "AR", "tar_beta": "TAR"}  # fmt: skip
+    parts = ["locked dropout"] if m.get("locked_dropout") else []
+    parts += [f"{label} {m[key]}" for key, label in names.items() if m.get(key)]
+    return ", ".join(parts)
 
 
 def agreement_result(

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,10 @@ class TrainState:
     best_valid_loss: float = math.inf
     last_valid_loss: float = math.inf
     bad_steps_in_a_row: int = 0
+    evals_without_improvement: int = 0  # for --patience
+    valid_losses: list[float] = field(default_factory=list)  # every evaluation's, for NT-ASGD
     tokens: int = 0
-    elapsed: float = 0.0  # training seconds over all sessions of this run
+    elapsed: float = 0.0  # training seconds over all sessions of this run (--max-time counts these)
 
 
 def rng_states(device: torch.device | None = None) -> dict[str, Any]:
@@ -78,15 +81,22 @@ def resume_payload(
     hidden: State,
     scaler: torch.amp.GradScaler | None = None,
     device: torch.device | None = None,
+    average: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What a checkpoint holds besides the weights; ``hidden`` covers all B streams."""
-    return {
+    """What a checkpoint holds besides the weights; ``hidden`` covers all B streams.
+
+    ``average``: NT-ASGD's averaged weights once it has switched (``optim.WeightAverage``).
+    """
+    payload = {
         "train_state": asdict(state),
         "optimizer": optimizer.state_dict(),
         "hidden": [h.detach().cpu() for h in hidden],
         "rng": rng_states(device),
         "scaler": scaler.state_dict() if scaler is not None else {},
     }
+    if average is not None:
+        payload["average"] = average
+    return payload
 
 
 def restore(
@@ -125,7 +135,7 @@ def resume(
     *,
     run_dir: Path,
     batch_size: int,
-    windows_per_epoch: int,
+    windows_in_epoch: Callable[[int], int],
 ) -> tuple[TrainState, State]:
     """``restore``, checked against this run's batch size and data; the hidden of this rank's streams."""
     state, all_hidden = restore(checkpoint, model, optimizer, device, scaler)
@@ -135,9 +145,10 @@ def resume(
             f"{where}: incompatible (carried state for {all_hidden[0].size(1)} streams, "
             f"batch size {batch_size})"
         )
-    if state.window >= windows_per_epoch:  # a loop over no windows would never end
+    windows = windows_in_epoch(state.epoch)
+    if state.window >= windows:  # a loop over no windows would never end
         raise LstmlmError(
             f"{where}: saved at window {state.window + 1} of epoch {state.epoch + 1}, "
-            f"but an epoch of the train split has {windows_per_epoch} windows: the data changed since"
+            f"but that epoch of the train split has {windows} windows: the data changed since"
         )
     return state, tuple(distributed.my_streams(h) for h in all_hidden)

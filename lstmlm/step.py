@@ -7,36 +7,40 @@ is taken. Under torchrun it also agrees the stop and save requests across the ra
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from lstmlm import distributed
-from lstmlm.data.tokens import get_window, num_windows
+from lstmlm.data.tokens import get_window
 from lstmlm.model.recurrent import State
 from lstmlm.precision import FP32_CPU, Precision
 
-Forward = Callable[[Tensor, State], tuple[Tensor, State]]
+Forward = Callable[..., tuple[Any, ...]]  # the model, DDP-wrapped and/or compiled: (logits, state[, penalty])
+MaskContext = Callable[[int], contextlib.AbstractContextManager[Any]]
 
 
 def windows(
-    source: Tensor, bptt: int, start: int, device: torch.device | None = None
+    source: Tensor, plan: Sequence[tuple[int, int]], start: int, device: torch.device | None = None
 ) -> Iterator[tuple[int, Tensor, Tensor]]:
-    """(index, x, y) for the BPTT windows of one epoch, from window ``start`` on, on ``device``.
+    """(index, x, y) for the windows of an epoch's ``plan`` (first row, length), from window ``start`` on.
 
-    Each window's rows travel once (x and y overlap); from pinned memory without blocking.
+    Each window's rows travel to ``device`` once (x and y overlap); from pinned memory
+    without blocking.
     """
-    for index in range(start, num_windows(source, bptt)):
-        first = index * bptt
-        rows = source[first : first + bptt + 1]
+    for index in range(start, len(plan)):
+        first, length = plan[index]
+        rows = source[first : first + length + 1]
         if device is not None:
             rows = rows.to(device, non_blocking=True)
-        x, y = get_window(rows, 0, bptt)
+        x, y = get_window(rows, 0, length)
         yield index, x, y
 
 
@@ -51,24 +55,59 @@ def train_step(
     forward: Forward | None = None,
     precision: Precision = FP32_CPU,
     scaler: torch.amp.GradScaler | None = None,
+    micro_batches: int = 1,
+    dropout_masks: MaskContext = lambda first: contextlib.nullcontext(),
+    penalty: bool = False,
 ) -> tuple[Tensor, Tensor, State]:
     """One truncated-BPTT window: forward, loss, backward, clip. Returns (loss, grad norm, state).
 
     ``forward`` (default ``model``) may be the compiled and/or DDP-wrapped model; its
-    parameters are ``model``'s. With a loss scaler the gradients are unscaled before
-    clipping, so the norm is the true one. The returned state is fp32 whatever the
-    precision. The optimizer step is left to the caller, which skips it on a non-finite
-    loss or norm.
+    parameters are ``model``'s. ``micro_batches`` > 1 runs the streams in that many equal
+    groups, one after the other, each loss weighted by its share, so the gradients add up
+    to the whole batch's (gradient accumulation: less memory, the same update up to
+    rounding). ``dropout_masks(first)`` is entered around the forward pass of the group
+    starting at stream ``first`` of ``x``, so that every group draws the masks the whole
+    batch would (``lstmlm.model.dropout.masks_for_step``). With a loss scaler the
+    gradients are unscaled before clipping, so the norm is the true one. The returned state
+    is fp32 whatever the precision. The optimizer step is left to the caller, which skips
+    it on a non-finite loss or norm. ``penalty`` adds the model's AR/TAR term to the
+    loss that is minimised (``LanguageModel.forward(..., with_penalty=True)``); the loss
+    returned is the cross-entropy alone, as perplexity needs.
     """
     optimizer.zero_grad(set_to_none=True)
-    with precision.autocast():
-        logits, hidden = (model if forward is None else forward)(x, hidden)
-    loss = F.cross_entropy(logits.flatten(0, 1).float(), y.reshape(-1))
-    (scaler.scale(loss) if scaler is not None else loss).backward()
+    run = model if forward is None else forward
+    losses, states = [], []
+    for first, xs, ys, hs in _micro_batches(x, y, hidden, micro_batches):
+        with dropout_masks(first), precision.autocast():
+            logits, new_hidden, *extra = run(xs, hs, with_penalty=True) if penalty else run(xs, hs)
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), ys.reshape(-1))
+        share = (loss + extra[0] if penalty else loss) / micro_batches
+        (scaler.scale(share) if scaler is not None else share).backward()
+        losses.append(loss.detach())
+        states.append(tuple(h.detach().float() for h in new_hidden))
     if scaler is not None:
         scaler.unscale_(optimizer)
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip if clip > 0 else math.inf)
-    return loss.detach(), norm, tuple(h.detach().float() for h in hidden)
+    if micro_batches == 1:
+        return losses[0], norm, states[0]
+    return (
+        torch.stack(losses).mean(),
+        norm,
+        tuple(torch.cat(parts, dim=1) for parts in zip(*states, strict=True)),
+    )
+
+
+def _micro_batches(
+    x: Tensor, y: Tensor, hidden: State, n: int
+) -> Iterator[tuple[int, Tensor, Tensor, State]]:
+    """The window's streams (dim 1) in ``n`` equal groups: (first stream, x, y, carried state)."""
+    if n == 1:
+        yield 0, x, y, hidden
+        return
+    size = x.size(1) // n
+    for first in range(0, x.size(1), size):
+        part = slice(first, first + size)
+        yield first, x[:, part], y[:, part], tuple(h[:, part] for h in hidden)
 
 
 @dataclass

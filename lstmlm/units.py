@@ -9,12 +9,14 @@ on the other half. Then zero the top-k units and compare with k random ones.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lstmlm.data.grammar.lexicon import noun_features
@@ -29,7 +31,7 @@ from lstmlm.pair_scoring import SuitePair, accuracy_of, differing_word, score_pa
 class CarriedStates:
     """The state carried just before each pair's agreeing word, and the controller's feature."""
 
-    states: np.ndarray  # (items, layers, units)
+    states: np.ndarray  # (items, layers, units); NaN past the units of a narrower layer
     labels: np.ndarray  # (items,) 0/1
     classes: tuple[str, str]  # what labels 0 and 1 mean, e.g. ("sg", "pl")
     pairs: list[SuitePair]
@@ -78,7 +80,11 @@ def carried_states(
             ids[: len(prefix), column] = torch.tensor(prefix)
         runner(ids.to(device), model.init_state(len(chunk), device))
         name = next(n for n in CARRIED if n in runner.traces[0])
-        per_layer = torch.stack([gates[name] for gates in runner.traces], dim=2)  # (T, B, L, H)
+        width = max(gates[name].size(-1) for gates in runner.traces)
+        padded = [
+            F.pad(gates[name], (0, width - gates[name].size(-1)), value=math.nan) for gates in runner.traces
+        ]
+        per_layer = torch.stack(padded, dim=2)  # (T, B, L, H)
         last = torch.tensor([len(prefix) - 1 for _, prefix, _ in chunk])
         states.append(per_layer[last, torch.arange(len(chunk))].cpu().numpy())
     return CarriedStates(
@@ -101,7 +107,8 @@ def rank_units(carried: CarriedStates) -> list[Unit]:
     """Every unit ranked by held-out accuracy (ties: larger |effect size|).
 
     Items alternate between the fitting and the held-out half. The classifier puts
-    the threshold halfway between the two class means of the fitting half.
+    the threshold halfway between the two class means of the fitting half. The NaN
+    padding of a narrower layer (``--layer-sizes``) is no unit.
     """
     x, y = carried.states, carried.labels
     fit, held = np.arange(len(y)) % 2 == 0, np.arange(len(y)) % 2 == 1
@@ -111,10 +118,12 @@ def rank_units(carried: CarriedStates) -> list[Unit]:
     threshold, sign = (mean0 + mean1) / 2, np.where(mean1 >= mean0, 1.0, -1.0)
     predicted = (sign * (x[held] - threshold)) > 0  # (items, L, H): True = class 1
     accuracy = (predicted == (y[held] == 1)[:, None, None]).mean(0)
+    real = ~np.isnan(x).all(0)  # (L, H)
     units = [
         Unit(layer, unit, float(accuracy[layer, unit]), float(effect[layer, unit]))
         for layer in range(x.shape[1])
         for unit in range(x.shape[2])
+        if real[layer, unit]
     ]
     return sorted(units, key=lambda u: (-u.accuracy, -abs(u.effect_size)))
 
@@ -142,9 +151,8 @@ def ablate(
     seed: int = 0,
 ) -> list[Ablation]:
     """Agreement accuracy with the top-k ranked units zeroed, against k random units."""
-    nlayers, nhid = model.cfg.nlayers, model.cfg.nhid
     rng = random.Random(seed)
-    everything = [(layer, unit) for layer in range(nlayers) for unit in range(nhid)]
+    everything = [(layer, unit) for layer, size in enumerate(model.cfg.hidden_sizes) for unit in range(size)]
     results = []
     for k in ks:
         top = [(u.layer, u.unit) for u in ranking[:k]]
@@ -207,7 +215,7 @@ def find_units(
     ks: Sequence[int],
 ) -> list[UnitFinding]:
     """Rank the units for each feature in ``kinds`` and ablate the top-k for each k in ``ks``."""
-    nunits = model.cfg.nlayers * model.cfg.nhid
+    nunits = sum(model.cfg.hidden_sizes)
     if max(ks) > nunits:
         raise LstmlmError(f"--ablate: k = {max(ks)} exceeds the model's {nunits} units")
     findings = []

@@ -15,6 +15,7 @@ import torch
 from typer.testing import CliRunner
 
 from lstmlm import checkpoint as ckpt
+from lstmlm import loop as loop_module
 from lstmlm import run_folder, runs
 from lstmlm import train as train_module
 from lstmlm.cli import app
@@ -114,7 +115,7 @@ def test_loss_scaler_in_the_loop_skips_overflows_and_is_checkpointed(
             return torch.amp.GradScaler("cpu", init_scale=1024.0)
 
     monkeypatch.setattr(train_module, "resolve_precision", lambda *args: ScaledFp32("fp16", "cpu"))
-    real_step, calls = train_module.train_step, {"n": 0}
+    real_step, calls = loop_module.train_step, {"n": 0}
 
     def overflow_on_steps_5_to_7(model, *args, **kwargs):
         calls["n"] += 1
@@ -126,7 +127,7 @@ def test_loss_scaler_in_the_loop_skips_overflows_and_is_checkpointed(
         finally:
             hook.remove()
 
-    monkeypatch.setattr(train_module, "train_step", overflow_on_steps_5_to_7)
+    monkeypatch.setattr(loop_module, "train_step", overflow_on_steps_5_to_7)
     out = tmp_path / "run"
     config = tiny_config(tiny_corpus, max_steps=20, max_bad_steps=2, log_every=10, eval_every=10)
     state = start_training(out, config, resume=False, overwrite=False).state
@@ -225,6 +226,32 @@ def test_two_gloo_processes_match_one_and_resume_with_one(
     assert sorted(valid_two) == sorted(valid_one) == [30, 60, 66, 80]
     for step, loss in valid_one.items():
         assert valid_two[step] == pytest.approx(loss, rel=1e-4), step
+
+
+AWD_FLAGS = [
+    *DDP_FLAGS,
+    *("--locked-dropout", "--dropouti", "0.2", "--dropouth", "0.2", "--dropoute", "0.1"),
+    *("--weight-drop", "0.3", "--ar-alpha", "2", "--tar-beta", "1", "--variable-bptt", "--grad-accum", "2"),
+    *("--optimizer", "ntasgd", "--lr", "1", "--nonmono", "1", "--eval-every", "5", "--max-steps", "120"),
+]
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_match_one_with_every_awd_piece_on(tiny_corpus: Path, tmp_path: Path) -> None:
+    """Locked, word and weight dropout, AR/TAR, variable BPTT, accumulation and NT-ASGD: the
+    masks and windows do not depend on the process layout, so 2 processes compute what 1 does
+    (fp32 sums aside, as above)."""
+    data = ["--data", str(tiny_corpus)]
+    two, one = tmp_path / "two", tmp_path / "one"
+    assert launch(2, *data, "--out", str(two), *AWD_FLAGS).returncode == 0
+    assert launch(1, *data, "--out", str(one), *AWD_FLAGS).returncode == 0
+    valid_two = {r["step"]: r for r in events(two, "eval")}
+    valid_one = {r["step"]: r for r in events(one, "eval")}
+    assert sorted(valid_two) == sorted(valid_one) and len(valid_one) >= 4
+    assert any(r.get("averaged") for r in valid_one.values())  # NT-ASGD switched within the run
+    for step, record in valid_one.items():
+        assert valid_two[step]["valid_loss"] == pytest.approx(record["valid_loss"], rel=1e-4), step
+        assert valid_two[step].get("averaged") == record.get("averaged")
 
 
 def test_batch_size_not_divisible_by_processes_is_one_clear_error(tiny_corpus: Path, tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from lstmlm import checkpoint as ckpt
+from lstmlm import loop as loop_module
 from lstmlm import run_folder, runs
-from lstmlm import train as train_module
 from lstmlm.config import replace
 from lstmlm.errors import LstmlmError
 from lstmlm.events import Event, Log
@@ -77,7 +77,7 @@ def test_nonfinite_steps_are_skipped_and_the_good_checkpoint_kept(
     config = tiny_config(tiny_corpus, max_steps=10, eval_every=10, max_bad_steps=3)
     start_training(tmp_path / "good", config, resume=False, overwrite=False)
 
-    real_step = train_module.train_step
+    real_step = loop_module.train_step
     calls = {"n": 0}
 
     def poisoned_after_12(*args, **kwargs):  # NaN injection: every step from the 13th on
@@ -87,7 +87,7 @@ def test_nonfinite_steps_are_skipped_and_the_good_checkpoint_kept(
             loss = loss * float("nan")
         return loss, norm, hidden
 
-    monkeypatch.setattr(train_module, "train_step", poisoned_after_12)
+    monkeypatch.setattr(loop_module, "train_step", poisoned_after_12)
     long = replace(config, train={"max_steps": 40})
     with pytest.raises(LstmlmError, match="3 non-finite steps in a row at step 15"):
         start_training(tmp_path / "bad", long, resume=False, overwrite=False)

@@ -99,9 +99,20 @@ class RecurrentCell(nn.Module):
         return h, state
 
     def scan(
-        self, x: Tensor, state: State, lower_cells: Tensor | None = None
+        self,
+        x: Tensor,
+        state: State,
+        lower_cells: Tensor | None = None,
+        *,
+        weight_hh: Tensor | None = None,
     ) -> tuple[Tensor, State, Tensor | None]:
-        """All steps: x (T, B, E) -> (y (T, B, H), last state, cells (T, B, H) or None)."""
+        """All steps: x (T, B, E) -> (y (T, B, H), last state, cells (T, B, H) or None).
+
+        ``weight_hh``: used instead of the parameter ``self.weight_hh`` (weight drop,
+        ``regularize.WeightDrop``); the gradient flows back through it.
+        """
+        if weight_hh is not None:
+            raise NotImplementedError(f"{type(self).__name__} has no weight-drop path")
         y, state, gates = self.scan_steps(x, state, lower_cells)
         return y, state, gates.get("cell")
 
@@ -139,19 +150,26 @@ class _LSTMTypeCell(RecurrentCell):
     """Shared fast path for the LSTM-type cells: ``scan.lstm_scan``."""
 
     def scan(
-        self, x: Tensor, state: State, lower_cells: Tensor | None = None
+        self,
+        x: Tensor,
+        state: State,
+        lower_cells: Tensor | None = None,
+        *,
+        weight_hh: Tensor | None = None,
     ) -> tuple[Tensor, State, Tensor | None]:
         h0, c0 = state
         lower = lower_cells if self.uses_lower_cell else None
-        ys, cells = lstm_scan(x, h0, c0, self.scan_weights(), lower, coupled=self.gate_order == "fgo")
+        weights = self.scan_weights(weight_hh)
+        ys, cells = lstm_scan(x, h0, c0, weights, lower, coupled=self.gate_order == "fgo")
         return ys, (ys[-1], cells[-1]), cells
 
-    def scan_weights(self) -> LSTMWeights:
-        """The parameters for ``lstm_scan``; the diagonal ones this cell lacks are None."""
+    def scan_weights(self, weight_hh: Tensor | None = None) -> LSTMWeights:
+        """The parameters for ``lstm_scan``; the diagonal ones this cell lacks are None.
+        ``weight_hh`` replaces W_hh (weight drop)."""
         return LSTMWeights(
             weight_ih=self.weight_ih,
             bias=self.input_bias(),
-            weight_hh=self.weight_hh,
+            weight_hh=self.weight_hh if weight_hh is None else weight_hh,
             w_ci=getattr(self, "w_ci", None),
             w_cf=getattr(self, "w_cf", None),
             w_co=getattr(self, "w_co", None),
@@ -364,9 +382,15 @@ class GRUCell(RecurrentCell):
         return h, (h,), gates
 
     def scan(
-        self, x: Tensor, state: State, lower_cells: Tensor | None = None
+        self,
+        x: Tensor,
+        state: State,
+        lower_cells: Tensor | None = None,
+        *,
+        weight_hh: Tensor | None = None,
     ) -> tuple[Tensor, State, Tensor | None]:
-        weights = GRUWeights(self.weight_ih, self.bias_ih, self.weight_hh, self.bias_hh)
+        w_hh = self.weight_hh if weight_hh is None else weight_hh  # weight drop
+        weights = GRUWeights(self.weight_ih, self.bias_ih, w_hh, self.bias_hh)
         ys = gru_scan(x, state[0], weights)
         return ys, (ys[-1],), None
 

@@ -11,6 +11,11 @@ continues the same masks without restoring any generator state.
 
 Outside such a step (tests, a user's own loop) ``StreamDropout`` is plain dropout from
 torch's global generator. Every site's input is (T, B, features): streams along dim 1.
+
+A *locked* site (variational dropout, Gal & Ghahramani 2016, as in AWD-LSTM) draws one
+(1, B, features) mask per step and applies it at every time step of the window. The
+other mask sites of ``model/regularize.py`` (embedding dropout, weight drop) draw from
+the same per-site generators; they are ``MaskSite`` modules too.
 """
 
 from __future__ import annotations
@@ -45,6 +50,16 @@ class StepMasks:
 _current: ContextVar[StepMasks | None] = ContextVar("lstmlm_step_masks", default=None)
 
 
+def current_masks() -> StepMasks | None:
+    """The ``masks_for_step`` in force, or None outside a training step."""
+    return _current.get()
+
+
+def site_generator(masks: StepMasks, device: torch.device) -> torch.Generator:
+    """A generator on ``device`` for the step's next mask site."""
+    return torch.Generator(device=device).manual_seed(masks.key())
+
+
 @contextlib.contextmanager
 def masks_for_step(seed: int, step: int, first: int, total: int) -> Iterator[StepMasks]:
     """Within: dropout draws the masks of step ``step`` for streams ``first..`` of ``total``."""
@@ -56,23 +71,33 @@ def masks_for_step(seed: int, step: int, first: int, total: int) -> Iterator[Ste
         _current.reset(token)
 
 
-class StreamDropout(nn.Module):
-    """Inverted dropout with probability ``p``; masks from the current ``masks_for_step``."""
+class MaskSite(nn.Module):
+    """A module whose ``forward`` draws masks while training; ``keep_out_of_graphs`` runs it eagerly."""
 
-    def __init__(self, p: float) -> None:
+
+class StreamDropout(MaskSite):
+    """Inverted dropout with probability ``p``; masks from the current ``masks_for_step``.
+
+    ``locked``: one mask per stream and feature, the same at every time step of ``x``.
+    """
+
+    def __init__(self, p: float, *, locked: bool = False) -> None:
         super().__init__()
-        self.p = p
+        self.p, self.locked = p, locked
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}, locked=True" if self.locked else f"p={self.p}"
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return x
         masks = _current.get()
         if masks is None:
-            return nn.functional.dropout(x, self.p, training=True)
-        return x * _stream_mask(x, self.p, masks)
+            if not self.locked:
+                return nn.functional.dropout(x, self.p, training=True)
+            keep = torch.rand(1, *x.shape[1:], device=x.device) >= self.p
+            return x * (keep.to(x.dtype) / (1.0 - self.p))
+        return x * _stream_mask(x, self.p, masks, self.locked)
 
 
 def keep_out_of_graphs(model: nn.Module) -> None:
@@ -83,15 +108,16 @@ def keep_out_of_graphs(model: nn.Module) -> None:
     import time) out of every command that does not compile.
     """
     for module in model.modules():
-        if isinstance(module, StreamDropout):
+        if isinstance(module, MaskSite):
             module.forward = torch.compiler.disable(module.forward)  # type: ignore[method-assign]
 
 
-def _stream_mask(x: Tensor, p: float, masks: StepMasks) -> Tensor:
-    """The scaled keep-mask for ``x`` (T, B_local, F) at the step's next site."""
+def _stream_mask(x: Tensor, p: float, masks: StepMasks, locked: bool = False) -> Tensor:
+    """The scaled keep-mask for ``x`` (T, B_local, F) at the step's next site: the global
+    batch's (T, B, F) draw, or (1, B, F) if ``locked``, cut to this process's streams."""
     steps, local, features = x.shape
-    generator = torch.Generator(device=x.device).manual_seed(masks.key())
-    noise = torch.rand(steps, masks.total, features, generator=generator, device=x.device)
+    generator = site_generator(masks, x.device)
+    noise = torch.rand(1 if locked else steps, masks.total, features, generator=generator, device=x.device)
     keep = noise[:, masks.first : masks.first + local] >= p
     return keep.to(x.dtype) / (1.0 - p)
 

@@ -2,9 +2,15 @@
 
 Weight tying (Press & Wolf 2017; Inan et al. 2017) shares the embedding matrix with
 the decoder. The model returns logits; the loss lives in ``train.py``/``evaluate.py``.
+The AWD-LSTM regularisers (Merity, Keskar & Socher 2017) are configured in ``ModelConfig``
+and off by default: embedding dropout, locked dropout at the three dropout sites, weight
+drop inside the recurrent stack, and the AR/TAR penalty ``forward(..., with_penalty=True)``
+returns for the training loss.
 """
 
 from __future__ import annotations
+
+from typing import Literal, overload
 
 import torch
 from torch import Tensor, nn
@@ -12,6 +18,7 @@ from torch import Tensor, nn
 from lstmlm.config import ModelConfig
 from lstmlm.model.dropout import StreamDropout
 from lstmlm.model.recurrent import State, build_recurrent
+from lstmlm.model.regularize import EmbeddingDropout, activation_penalty
 
 
 class LanguageModel(nn.Module):
@@ -20,10 +27,12 @@ class LanguageModel(nn.Module):
         if cfg.ntoken <= 0:
             raise ValueError("ModelConfig.ntoken must be set from the tokenizer")
         self.cfg = cfg
-        self.drop = StreamDropout(cfg.dropout)
+        self.drop_words = EmbeddingDropout(cfg.dropoute, cfg.ntoken)
+        self.drop_input = StreamDropout(cfg.input_dropout, locked=cfg.locked_dropout)
+        self.drop = StreamDropout(cfg.dropout, locked=cfg.locked_dropout)
         self.encoder = nn.Embedding(cfg.ntoken, cfg.emsize)
         self.rnn = build_recurrent(cfg)
-        self.decoder = nn.Linear(cfg.nhid, cfg.ntoken)
+        self.decoder = nn.Linear(cfg.hidden_sizes[-1], cfg.ntoken)
         self._init_weights()
         if cfg.tied:
             self.decoder.weight = self.encoder.weight
@@ -36,11 +45,32 @@ class LanguageModel(nn.Module):
     def init_state(self, batch_size: int, device: torch.device | None = None) -> State:
         return self.rnn.init_state(batch_size, device)
 
-    def forward(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
-        # tokens: (T, B) int64 -> logits: (T, B, ntoken)
-        emb = self.drop(self.encoder(tokens))
+    @overload
+    def forward(
+        self, tokens: Tensor, state: State, *, with_penalty: Literal[False] = False
+    ) -> tuple[Tensor, State]: ...
+
+    @overload
+    def forward(
+        self, tokens: Tensor, state: State, *, with_penalty: Literal[True]
+    ) -> tuple[Tensor, State, Tensor]: ...
+
+    def forward(
+        self, tokens: Tensor, state: State, *, with_penalty: bool = False
+    ) -> tuple[Tensor, State] | tuple[Tensor, State, Tensor]:
+        """tokens (T, B) int64 -> logits (T, B, ntoken) and the new state.
+
+        ``with_penalty``: also the AR + TAR penalty (an fp32 scalar, 0 when ``ar_alpha``
+        and ``tar_beta`` are 0) for the training loss to add; a keyword of ``forward``
+        so that it passes through DDP and ``torch.compile``.
+        """
+        emb = self.drop_input(self.drop_words(tokens, self.encoder(tokens)))
         out, state = self.rnn(emb, state)
-        return self.decoder(self.drop(out)), state
+        dropped = self.drop(out)
+        logits = self.decoder(dropped)
+        if not with_penalty:
+            return logits, state
+        return logits, state, activation_penalty(out, dropped, self.cfg.ar_alpha, self.cfg.tar_beta)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -3,8 +3,16 @@
 ``lstm``, ``gru``, ``rnn-tanh`` and ``rnn-relu`` use PyTorch's fused modules (cuDNN /
 oneDNN kernels). The equation cells of ``cells.py`` run through ``CellStack``.
 
-State convention for every stack: a tuple of tensors shaped (nlayers, B, nhid):
-``(h, c)`` for LSTM-type cells, ``(h,)`` for GRU and vanilla RNNs.
+State convention for every stack: a tuple of tensors shaped (nlayers, B, H):
+``(h, c)`` for LSTM-type cells, ``(h,)`` for GRU and vanilla RNNs. H is the widest
+layer's size; with ``--layer-sizes`` a narrower layer uses the first units of its row
+and leaves the rest at zero, so every caller can keep carrying one tensor per state.
+
+AWD-LSTM (Merity et al. 2017) inside the stack: dropout between layers may be locked
+(``StreamDropout(locked=True)``), and weight drop (``regularize.WeightDrop``) masks each
+layer's W_hh for a training forward. The fused layers then run through ``_fused_call``
+with the dropped matrix in place of their parameter: the parameters, and so the
+``state_dict`` keys, stay those of the plain layers.
 """
 
 from __future__ import annotations
@@ -12,12 +20,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor, nn
+import torch.nn.functional as F
+from torch import _VF, Tensor, nn
 
 from lstmlm.config import CUSTOM_CELLS, FUSED_CELLS, ModelConfig
 from lstmlm.errors import LstmlmError
 from lstmlm.model.cells import Gates, GRUCell, LSTMCell, RecurrentCell, VanillaRNNCell, make_cell
 from lstmlm.model.dropout import StreamDropout
+from lstmlm.model.regularize import WeightDrop
 from lstmlm.precision import recurrence_in_fp32
 
 State = tuple[Tensor, ...]
@@ -34,15 +44,17 @@ class FusedStack(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.kind = cfg.cell
+        self.sizes = cfg.hidden_sizes
+        inputs = (cfg.emsize, *self.sizes[:-1])
         self.layers = nn.ModuleList(
-            fused_layer(cfg.cell, cfg.emsize if layer == 0 else cfg.nhid, cfg.nhid)
-            for layer in range(cfg.nlayers)
+            fused_layer(cfg.cell, n_in, n_out) for n_in, n_out in zip(inputs, self.sizes, strict=True)
         )
         if cfg.cell == "lstm":
             for lstm in self.layers:
                 set_lstm_forget_bias(lstm, cfg.forget_bias)
-        self.drop = StreamDropout(cfg.dropout)
-        self.nlayers, self.nhid = cfg.nlayers, cfg.nhid
+        self.drop = StreamDropout(cfg.hidden_dropout, locked=cfg.locked_dropout)
+        self.weight_drop = WeightDrop(cfg.weight_drop)
+        self.nlayers, self.nhid = cfg.nlayers, max(self.sizes)  # nhid: the state's width
         self.state_size = 2 if cfg.cell == "lstm" else 1
         self._register_load_state_dict_pre_hook(_split_multilayer_names)
 
@@ -63,14 +75,48 @@ class FusedStack(nn.Module):
         for layer, rnn in enumerate(self.layers):
             if layer > 0:
                 x = self.drop(x)
-            layer_state = tuple(s[layer : layer + 1] for s in state)  # each (1, B, nhid)
-            if self.state_size == 2:
-                x, (h, c) = rnn(x, layer_state)
-                final.append((h, c))
+            layer_state = _narrow(tuple(s[layer : layer + 1] for s in state), self.sizes[layer])
+            if self.weight_drop.active:
+                x, new_state = _fused_call(rnn, x, layer_state, self.weight_drop(rnn.weight_hh_l0))
+            elif self.state_size == 2:
+                x, new_state = rnn(x, layer_state)
             else:
                 x, h = rnn(x, layer_state[0])
-                final.append((h,))
+                new_state = (h,)
+            final.append(_widen(tuple(new_state), self.nhid))
         return x, tuple(torch.cat(parts) for parts in zip(*final, strict=True))
+
+
+def _narrow(state: State, size: int) -> State:
+    """A layer's part of the carried state: its first ``size`` units."""
+    return state if state[0].size(-1) == size else tuple(s[..., :size].contiguous() for s in state)
+
+
+def _widen(state: State, width: int) -> State:
+    """A layer's state zero-padded to the stack's ``width`` (the widest layer)."""
+    size = state[0].size(-1)
+    return state if size == width else tuple(F.pad(s, (0, width - size)) for s in state)
+
+
+def _fused_call(rnn: nn.RNNBase, x: Tensor, state: State, weight_hh: Tensor) -> tuple[Tensor, State]:
+    """One fused layer ``rnn`` on ``x`` with ``weight_hh`` in place of its W_hh (weight drop).
+
+    The very kernel ``rnn.forward`` calls (cuDNN on CUDA: which then copies the weights
+    into one buffer per call, as for any weights not flattened), given the weight list
+    with the dropped matrix; the module and its parameters are left untouched.
+    """
+    weights = [rnn.weight_ih_l0, weight_hh, rnn.bias_ih_l0, rnn.bias_hh_l0]
+    args = (True, 1, 0.0, True, False, False)  # bias, layers, dropout, train, bidirectional, batch_first
+    if isinstance(rnn, nn.LSTM):
+        y, h, c = _VF.lstm(x, state, weights, *args)
+        return y, (h, c)
+    if isinstance(rnn, nn.GRU):
+        y, h = _VF.gru(x, state[0], weights, *args)
+    elif rnn.nonlinearity == "tanh":
+        y, h = _VF.rnn_tanh(x, state[0], weights, *args)
+    else:
+        y, h = _VF.rnn_relu(x, state[0], weights, *args)
+    return y, (h,)
 
 
 def fused_layer(cell: str, inputs: int, hidden: int) -> nn.RNNBase:
@@ -108,11 +154,20 @@ class CellStack(nn.Module):
     without dropout. No dropout after the last layer: ``LanguageModel`` applies it.
     """
 
-    def __init__(self, cells: Sequence[RecurrentCell], dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        cells: Sequence[RecurrentCell],
+        dropout: float = 0.0,
+        *,
+        locked: bool = False,
+        weight_drop: float = 0.0,
+    ) -> None:
         super().__init__()
         self.cells = nn.ModuleList(cells)
-        self.drop = StreamDropout(dropout)
-        self.nlayers, self.nhid = len(self.cells), self.cells[0].hidden_size
+        self.drop = StreamDropout(dropout, locked=locked)
+        self.weight_drop = WeightDrop(weight_drop)
+        self.sizes = tuple(cell.hidden_size for cell in cells)
+        self.nlayers, self.nhid = len(self.cells), max(self.sizes)  # nhid: the state's width
         self.state_size = self.cells[0].state_size
 
     @classmethod
@@ -120,17 +175,13 @@ class CellStack(nn.Module):
         """The stack of ``cfg.cell`` (one of ``config.CUSTOM_CELLS``) that ``cfg`` describes."""
         if cfg.cell not in CUSTOM_CELLS:
             raise LstmlmError(f"cell {cfg.cell!r} has no equation cell; use FusedStack")
+        sizes = cfg.hidden_sizes
+        inputs = (cfg.emsize, *sizes[:-1])
         cells = [
-            make_cell(
-                cfg.cell,
-                cfg.emsize if layer == 0 else cfg.nhid,
-                cfg.nhid,
-                forget_bias=cfg.forget_bias,
-                layer=layer,
-            )
+            make_cell(cfg.cell, inputs[layer], sizes[layer], forget_bias=cfg.forget_bias, layer=layer)
             for layer in range(cfg.nlayers)
         ]
-        return cls(cells, cfg.dropout)
+        return cls(cells, cfg.hidden_dropout, locked=cfg.locked_dropout, weight_drop=cfg.weight_drop)
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> State:
         zeros = torch.zeros(self.nlayers, batch_size, self.nhid, device=device)
@@ -150,8 +201,9 @@ class CellStack(nn.Module):
         self, x: Tensor, state: State, unit_masks: Sequence[Tensor | None] | None = None
     ) -> tuple[Tensor, State, list[Gates]]:
         """``forward`` through the cells' readable ``step``, one step at a time, keeping the
-        gates and the hidden state: one dict per layer of name -> (T, B, nhid). Slow; for
-        inspection and tests. ``unit_masks[layer]`` (nhid,) ablates units (see ``scan_steps``)."""
+        gates and the hidden state: one dict per layer of name -> (T, B, that layer's size).
+        Slow; for inspection and tests, so without weight drop. ``unit_masks[layer]`` (size,)
+        ablates units (see ``scan_steps``)."""
         return self._run(x, state, trace=True, unit_masks=unit_masks)
 
     def _run(
@@ -159,19 +211,22 @@ class CellStack(nn.Module):
     ) -> tuple[Tensor, State, list[Gates]]:
         final: list[State] = []
         traces: list[Gates] = []
-        lower_cells = None  # (T, B, nhid) cells of the layer below, for depth gates
+        lower_cells = None  # (T, B, H) cells of the layer below, for depth gates
         for layer, cell in enumerate(self.cells):
             if layer > 0:
                 x = self.drop(x)
-            layer_state = tuple(s[layer] for s in state)  # each (B, nhid)
+            layer_state = _narrow(tuple(s[layer] for s in state), self.sizes[layer])  # each (B, size)
             if trace:
                 mask = unit_masks[layer] if unit_masks is not None else None
                 x, layer_state, gates = cell.scan_steps(x, layer_state, lower_cells, mask)
                 lower_cells = gates.get("cell")
                 traces.append({**gates, "hidden": x})
+            elif self.weight_drop.active:
+                weight_hh = self.weight_drop(cell.weight_hh)
+                x, layer_state, lower_cells = cell.scan(x, layer_state, lower_cells, weight_hh=weight_hh)
             else:
                 x, layer_state, lower_cells = cell.scan(x, layer_state, lower_cells)
-            final.append(layer_state)
+            final.append(_widen(layer_state, self.nhid))
         new_state = tuple(torch.stack(parts) for parts in zip(*final, strict=True))
         return x, new_state, traces
 
