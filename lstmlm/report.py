@@ -351,7 +351,7 @@ def training_outcome(out: Any, outcome: Any) -> None:
     rows = [
         ("run", str(out)),
         ("data", outcome.corpus_name),
-        ("model", f"{m.cell} {m.nlayers}x{m.nhid}, vocab {m.ntoken:,}"),
+        ("model", f"{m.cell} {_layers(m)}, vocab {m.ntoken:,}"),
         ("steps", f"{state.step:,} ({state.tokens:,} tokens, {state.elapsed:.0f} s)"),
         ("best valid ppl", fmt(math.exp(min(state.best_valid_loss, 700.0)))),  # evaluate.perplexity
     ]
@@ -362,6 +362,11 @@ def training_outcome(out: Any, outcome: Any) -> None:
                 rows.append((f"test {key.replace('_', ' ')}", fmt(getattr(test, key), 4)))
     train_summary(rows)
     info(f"run folder: [bold]{escape(str(out))}[/]")  # only for a folder that is kept
+
+
+def _layers(m: Any) -> str:
+    """``2x650``, or ``1150/1150/400`` for per-layer sizes."""
+    return "/".join(map(str, m.hidden_sizes)) if m.layer_sizes else f"{m.nlayers}x{m.nhid}"
 
 
 def run_info(summary: Any) -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
+import pytest
 import typer
 from typer.main import get_command
 from typer.testing import CliRunner
 
 from lstmlm.cli import app
 from lstmlm.cli.options import config_flags, flag_name
-from lstmlm.config import SECTIONS, resolve, resumable_fields, settable_fields
+from lstmlm.config import SECTIONS, load_toml, resolve, resumable_fields, settable_fields
 
 
 def _train_params() -> dict[str, typer.core.TyperOption]:
@@ -101,3 +103,9 @@ def test_eval_data_defaults_to_the_runs_data() -> None:
     output = _help("eval")
     data_line = next(line for line in output.splitlines() if line.startswith("│ --data"))
     assert "the run's own data" in data_line and "default corpus" not in data_line
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parent.parent.glob("configs/*.toml")), ids=str)
+def test_every_preset_is_a_valid_config(path: Path) -> None:
+    config = resolve(load_toml(path), {"model": {}, "data": {}, "train": {}})
+    assert config.train.lr > 0
