@@ -111,3 +111,20 @@ def test_resume_refuses_a_changed_model(tiny_corpus: Path, tmp_path: Path) -> No
     assert ok.train.max_steps == 20
     with pytest.raises(LstmlmError, match="already holds a run"):
         plan_run(tmp_path / "run", {}, {}, resume=False, overwrite=False)
+
+
+AWD_MODEL = {"locked_dropout": True, "dropouti": 0.2, "dropouth": 0.2, "dropoute": 0.1, "weight_drop": 0.3,
+             "ar_alpha": 2.0, "tar_beta": 1.0, "nlayers": 2}  # fmt: skip
+AWD_TRAIN = {"variable_bptt": True, "grad_accum": 2, "optimizer": "ntasgd", "lr": 1.0, "nonmono": 1}
+
+
+def test_a_resumed_run_with_every_awd_piece_is_bit_identical(tiny_corpus: Path, tmp_path: Path) -> None:
+    """Masks from (seed, step, site), windows from (seed, epoch), the average in the checkpoint."""
+    config = replace(tiny_config(tiny_corpus, max_steps=50, eval_every=5), model=AWD_MODEL, train=AWD_TRAIN)
+    start_training(tmp_path / "whole", config, resume=False, overwrite=False)
+    start_training(tmp_path / "cut", replace(config, train={"max_steps": 20}), resume=False, overwrite=False)
+    start_training(tmp_path / "cut", config, resume=True, overwrite=False)
+    for name in (run_folder.MODEL, run_folder.BEST):
+        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "cut" / name).read_bytes(), name
+    evals = [r for r in read_metrics(tmp_path / "whole" / run_folder.METRICS) if r["event"] == "eval"]
+    assert any(r.get("averaged") for r in evals)  # NT-ASGD switched, so the average was resumed
