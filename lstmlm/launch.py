@@ -28,7 +28,7 @@ from lstmlm.precision import fp32_recurrence_notice, resolve_precision
 from lstmlm.provenance import DATA_RECORD, check_unchanged, record_data, with_resolved_data
 from lstmlm.resume_state import TrainState
 from lstmlm.runs import DataProgress, encode, evaluate_split, load_run, stage_progress
-from lstmlm.runtime import resolve_device, seed_everything
+from lstmlm.runtime import keep_freed_memory, resolve_device, seed_everything
 from lstmlm.stopping import signals_stop_at_once
 from lstmlm.train import Splits, train
 
@@ -160,6 +160,8 @@ def _start_training(
     group = distributed.from_env()
     distributed.check_batch_size(config.train.batch_size, group)
     device = resolve_device(config.train.device)
+    if device.type == "cpu":
+        keep_freed_memory()
     notice = fp32_recurrence_notice(resolve_precision(config.train.precision, device), config.model.cell)
     if not group.is_main:
         on_event, warn, on_data = ignore, (lambda message: None), None

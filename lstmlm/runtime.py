@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import random
+import sys
 
 import numpy as np
 import torch
@@ -33,3 +35,30 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt options
+
+
+def keep_freed_memory() -> None:
+    """On glibc, keep the memory of freed tensors in the process for the next training step.
+
+    glibc gives every block above its mmap threshold (32 MiB at most) a mapping of its
+    own, unmapped when the block is freed, and hands the free top of its heap back to
+    the kernel. A step's logits and their gradients (T*B x vocab floats) and the
+    vocabulary's weight gradients (vocab x emsize) are then faulted in again, page by
+    page, every step: on a 2x650 CPU step at vocab 33k, 170,000 page faults and 15-20%
+    of the step's time (35% with the oneDNN decoder, whose conversions add blocks). With
+    both thresholds at 1 GiB freed blocks are reused and the resident size stays near
+    its peak. Once per process, before training; nothing happens off glibc (musl,
+    macOS, Windows).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None)
+    except OSError:
+        return
+    if hasattr(libc, "gnu_get_libc_version"):  # glibc, not musl
+        for option in (_M_MMAP_THRESHOLD, _M_TRIM_THRESHOLD):
+            libc.mallopt(option, 1 << 30)

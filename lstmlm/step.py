@@ -81,6 +81,7 @@ def train_step(
         with dropout_masks(first), precision.autocast():
             logits, new_hidden, *extra = run(xs, hs, with_penalty=True) if penalty else run(xs, hs)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), ys.reshape(-1))
+        del logits  # the graph keeps the log-softmax, not the logits: free them before backward
         share = (loss + extra[0] if penalty else loss) / micro_batches
         (scaler.scale(share) if scaler is not None else share).backward()
         losses.append(loss.detach())
