@@ -118,9 +118,8 @@ def _stream_mask(x: Tensor, p: float, masks: StepMasks, locked: bool = False) ->
     steps, local, features = x.shape
     generator = site_generator(masks, x.device)
     noise = torch.rand(1 if locked else steps, masks.total, features, generator=generator, device=x.device)
-    # in place: the same values as ``(noise >= p).to(x.dtype) / (1 - p)``, two tensors fewer
-    keep = noise[:, masks.first : masks.first + local].ge_(p).to(x.dtype)
-    return keep.div_(1.0 - p)
+    keep = noise[:, masks.first : masks.first + local] >= p
+    return keep.to(x.dtype) / (1.0 - p)
 
 
 def _mix(value: int) -> int:
