@@ -44,12 +44,13 @@ def weights_bytes(model: LanguageModel, step: int) -> bytes:
 def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], int]:
     """Tensors and the step they were saved at; a damaged file is a one-line error."""
     try:
-        tensors = load_safetensors_bytes(path.read_bytes())
+        data = path.read_bytes()
+        tensors = load_safetensors_bytes(data)
     except FileNotFoundError:
         raise LstmlmError(f"{path}: file not found") from None
     except (SafetensorError, ValueError, OSError) as e:
         raise LstmlmError(f"{path}: not a readable safetensors file ({e})") from None
-    return tensors, saved_step(weights_header(path))
+    return tensors, saved_step(weights_header(path, data))
 
 
 def load_weights_into(model: LanguageModel, tensors: dict[str, torch.Tensor], path: Path) -> None:

@@ -307,9 +307,9 @@ class TrainConfig:
             "nonmono",
         ):
             _positive(name.replace("_", "-"), getattr(self, name))
-        for name in ("lr", "weight_decay", "clip", "max_steps", "eval_every", "save_every", "warmup_steps"):
-            _positive(name.replace("_", "-"), getattr(self, name), allow_zero=True)
-        for name in ("save_every_minutes", "patience"):
+        may_be_zero = ("lr", "weight_decay", "clip", "max_steps", "eval_every", "save_every", "warmup_steps",
+                       "save_every_minutes", "patience")  # fmt: skip
+        for name in may_be_zero:
             _positive(name.replace("_", "-"), getattr(self, name), allow_zero=True)
         if self.max_time is not None:
             _positive("max-time", self.max_time)

@@ -21,7 +21,7 @@ from lstmlm.data.sources import Progress
 from lstmlm.data.tokenizer import Tokenizer, train_tokenizer
 from lstmlm.data.tokens import EncodedSplit, batchify, check_length
 from lstmlm.errors import LstmlmError
-from lstmlm.evaluate import Evaluation
+from lstmlm.evaluate import Evaluation, perplexity
 from lstmlm.events import EventCallback, ignore
 from lstmlm.model.lm import LanguageModel
 from lstmlm.precision import fp32_recurrence_notice, resolve_precision
@@ -53,6 +53,10 @@ class TrainOutcome:
     state: TrainState
     test: Evaluation | None
     corpus_name: str
+
+    @property
+    def best_valid_ppl(self) -> float:
+        return perplexity(self.state.best_valid_loss)
 
 
 def resume_conflicts(saved: RunConfig, wanted: RunConfig) -> list[str]:

@@ -353,7 +353,7 @@ def training_outcome(out: Any, outcome: Any) -> None:
         ("data", outcome.corpus_name),
         ("model", f"{m.cell} {_layers(m)}, vocab {m.ntoken:,}"),
         ("steps", f"{state.step:,} ({state.tokens:,} tokens, {state.elapsed:.0f} s)"),
-        ("best valid ppl", fmt(math.exp(min(state.best_valid_loss, 700.0)))),  # evaluate.perplexity
+        ("best valid ppl", fmt(outcome.best_valid_ppl)),
     ]
     if test is not None:
         rows.append(("test ppl (best weights)", fmt(test.perplexity)))

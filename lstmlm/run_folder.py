@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import json
 import math
 import os
@@ -77,10 +78,14 @@ def read_config(run_dir: Path) -> RunConfig:
 # ---------------------------------------------------------------- weights headers
 
 
-def weights_header(path: Path) -> dict[str, Any]:
-    """The JSON header of a safetensors file: tensor names to dtype/shape, and ``__metadata__``."""
+def weights_header(path: Path, data: bytes | None = None) -> dict[str, Any]:
+    """The JSON header of a safetensors file: tensor names to dtype/shape, and ``__metadata__``.
+
+    ``data``: the file's bytes when the caller has read them already (the header is then
+    the one of those bytes, not of a file replaced since); else just the header is read.
+    """
     try:
-        with open(path, "rb") as f:
+        with io.BytesIO(data) if data is not None else open(path, "rb") as f:
             size = int.from_bytes(f.read(8), "little")
             if not 0 < size <= HEADER_BYTES_MAX:
                 raise ValueError(f"header size {size}")

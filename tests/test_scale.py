@@ -265,8 +265,9 @@ def test_two_gloo_processes_match_one_with_every_awd_piece_on(tiny_corpus: Path,
     (fp32 sums aside, as above)."""
     data = ["--data", str(tiny_corpus)]
     two, one = tmp_path / "two", tmp_path / "one"
-    assert launch(2, *data, "--out", str(two), *AWD_FLAGS).returncode == 0
-    assert launch(1, *data, "--out", str(one), *AWD_FLAGS).returncode == 0
+    for processes, out in ((2, two), (1, one)):
+        result = launch(processes, *data, "--out", str(out), *AWD_FLAGS)
+        assert result.returncode == 0, result.stderr
     valid_two = {r["step"]: r for r in events(two, "eval")}
     valid_one = {r["step"]: r for r in events(one, "eval")}
     assert sorted(valid_two) == sorted(valid_one) and len(valid_one) >= 4

@@ -71,6 +71,14 @@ def masks_for_step(seed: int, step: int, first: int, total: int) -> Iterator[Ste
         _current.reset(token)
 
 
+def keep_mask(shape: tuple[int, ...], p: float, device: torch.device) -> Tensor:
+    """A boolean keep-mask of ``shape`` from the step's next site (else torch's generator)."""
+    masks = current_masks()
+    if masks is None:
+        return torch.rand(shape, device=device) >= p
+    return torch.rand(shape, generator=site_generator(masks, device), device=device) >= p
+
+
 class MaskSite(nn.Module):
     """A module whose ``forward`` draws masks while training; ``keep_out_of_graphs`` runs it eagerly."""
 
@@ -95,7 +103,7 @@ class StreamDropout(MaskSite):
         if masks is None:
             if not self.locked:
                 return nn.functional.dropout(x, self.p, training=True)
-            keep = torch.rand(1, *x.shape[1:], device=x.device) >= self.p
+            keep = keep_mask((1, *x.shape[1:]), self.p, x.device)
             return x * (keep.to(x.dtype) / (1.0 - self.p))
         return x * _stream_mask(x, self.p, masks, self.locked)
 

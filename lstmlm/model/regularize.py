@@ -23,15 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from lstmlm.model.dropout import MaskSite, current_masks, site_generator
-
-
-def _keep(shape: tuple[int, ...], p: float, device: torch.device) -> Tensor:
-    """A boolean keep-mask of ``shape`` from the step's next site (else torch's generator)."""
-    masks = current_masks()
-    if masks is None:
-        return torch.rand(shape, device=device) >= p
-    return torch.rand(shape, generator=site_generator(masks, device), device=device) >= p
+from lstmlm.model.dropout import MaskSite, keep_mask
 
 
 class EmbeddingDropout(MaskSite):
@@ -52,7 +44,7 @@ class EmbeddingDropout(MaskSite):
     def forward(self, tokens: Tensor, vectors: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return vectors
-        scale = _keep((self.ntoken,), self.p, tokens.device).to(vectors.dtype) / (1.0 - self.p)
+        scale = keep_mask((self.ntoken,), self.p, tokens.device).to(vectors.dtype) / (1.0 - self.p)
         return vectors * scale[tokens].unsqueeze(-1)
 
 
@@ -78,7 +70,7 @@ class WeightDrop(MaskSite):
     def forward(self, weight: Tensor) -> Tensor:
         if not self.active:
             return weight
-        keep = _keep(tuple(weight.shape), self.p, weight.device)
+        keep = keep_mask(tuple(weight.shape), self.p, weight.device)
         return weight * (keep.to(weight.dtype) / (1.0 - self.p))
 
 
