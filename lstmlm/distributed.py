@@ -47,6 +47,11 @@ from lstmlm.errors import LstmlmError
 
 T = TypeVar("T")
 
+# Whether this process has been in a process group: DDP keeps the group alive in C++ past
+# ``destroy_process_group`` (torch 2.13), so its gloo worker threads live into Python's
+# finalization (see ``lstmlm.cli.main``).
+joined_a_group = False
+
 
 @dataclass(frozen=True)
 class Group:
@@ -115,7 +120,9 @@ def session(group: Group, device: torch.device) -> Iterator[torch.device]:
         backend = "gloo"
     else:
         raise LstmlmError(f"distributed training runs on cuda or cpu, not {device.type}")
+    global joined_a_group
     dist.init_process_group(backend, rank=group.rank, world_size=group.world_size)
+    joined_a_group = True
     try:
         yield device
     finally:

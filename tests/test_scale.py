@@ -15,8 +15,8 @@ import torch
 from typer.testing import CliRunner
 
 from lstmlm import checkpoint as ckpt
+from lstmlm import cli, distributed, run_folder, runs
 from lstmlm import loop as loop_module
-from lstmlm import run_folder, runs
 from lstmlm import train as train_module
 from lstmlm.cli import app
 from lstmlm.config import replace
@@ -275,6 +275,29 @@ def test_two_gloo_processes_match_one_with_every_awd_piece_on(tiny_corpus: Path,
     for step, record in valid_one.items():
         assert valid_two[step]["valid_loss"] == pytest.approx(record["valid_loss"], rel=1e-4), step
         assert valid_two[step].get("averaged") == record.get("averaged")
+
+
+class Left(Exception):
+    pass
+
+
+@pytest.mark.parametrize("in_a_group", [False, True])
+def test_a_process_that_was_in_a_group_exits_without_finalizing(
+    in_a_group: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """DDP keeps gloo's threads alive into Python's finalization, where one can abort the
+    process; so a process that joined a group leaves by ``os._exit`` with the command's code."""
+
+    def leave(code: int) -> None:
+        raise Left(code)
+
+    monkeypatch.setattr(distributed, "joined_a_group", in_a_group)
+    monkeypatch.setattr(cli.os, "_exit", leave)
+    monkeypatch.setattr(sys, "argv", ["lstmlm", "info", "no-such-run"])
+    with pytest.raises(Left if in_a_group else SystemExit) as exit:
+        cli.main()
+    assert (exit.value.args[0] if in_a_group else exit.value.code) == 1
+    assert "no-such-run" in capsys.readouterr().err
 
 
 def test_batch_size_not_divisible_by_processes_is_one_clear_error(tiny_corpus: Path, tmp_path: Path) -> None:
