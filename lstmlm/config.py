@@ -278,7 +278,12 @@ class TrainConfig:
     patience: int = option(
         0, "Stop after N evaluations in a row without a better valid loss (0 = never).", resumable=True
     )
-    eval_every: int = option(0, "Evaluate on valid every N steps (0 = once per epoch only).", resumable=True)
+    eval_every: int = option(
+        0,
+        "Evaluate on valid every N steps instead of at each epoch's end (0 = at each epoch's end); "
+        "always at the last step.",
+        resumable=True,
+    )
     log_every: int = option(50, "Log every N steps.", resumable=True)
     save_every: int = option(0, "Checkpoint every N steps (0 = at evaluations only).", resumable=True)
     save_every_minutes: float = option(0.0, "Checkpoint every M minutes (0 = off).", resumable=True)

@@ -85,7 +85,7 @@ def train(
                     loop.log()
                 if end_of_epoch:
                     state.epoch, state.window = state.epoch + 1, 0
-                evaluate_now = end_of_epoch or last_step or loop.every(tc.eval_every)
+                evaluate_now = last_step or (loop.every(tc.eval_every) if tc.eval_every else end_of_epoch)
                 if evaluate_now:
                     loop.evaluate()
                     if tc.patience and state.evals_without_improvement >= tc.patience:

@@ -21,7 +21,6 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import resource
 import shlex
 import shutil
@@ -46,7 +45,6 @@ CORPORA = {
 }
 RECIPES = {"defaults": "", "best-cpu": "--config configs/best-cpu.toml"}
 BUDGET_FLAGS = {"epochs": "1000", "device": "cpu"}  # unless the recipe (flag or its TOML [train]) sets them
-FALLBACK_STEPS_PER_S = 5.0  # TEMPORARY: --max-steps for an lstmlm without --max-time
 
 PEER_EVAL = """
 import json, math, os, sys, torch
@@ -242,8 +240,7 @@ def recipe_flags(flags: str) -> list[str] | str:
 
 def run_lstmlm(args: argparse.Namespace, name: str, argv: list[str], data: Path, minutes: float) -> Result:
     out = args.work / f"{name}-{minutes:g}min"
-    steps = str(max(1, round(minutes * 60 * FALLBACK_STEPS_PER_S)))
-    budget = ["--max-time", f"{minutes:g}"] if args.has_max_time else ["--max-steps", steps]
+    budget = ["--max-time", f"{minutes:g}"]
     cmd = [sys.executable, "-m", "lstmlm", "train", "--data", str(data), "--out", str(out), *budget, *argv]
     metrics, log = out / "metrics.jsonl", args.work / f"{out.name}.log"
     cpu0, proc = all_cpu(), start(cmd, args.threads, ROOT, log)
@@ -257,8 +254,7 @@ def run_lstmlm(args: argparse.Namespace, name: str, argv: list[str], data: Path,
     if ev.returncode != 0:
         return Result(name, None, reached, cpu, note=f"eval failed: {ev.stderr.strip()[-200:]}")
     vocab = len(json.loads((out / "tokenizer.json").read_text())["model"]["vocab"])
-    note = "" if args.has_max_time else "TEMPORARY FALLBACK: --max-steps, no --max-time yet"
-    return Result(name, json.loads(ev.stdout)["perplexity"], reached, cpu, end["tokens"], note, vocab)
+    return Result(name, json.loads(ev.stdout)["perplexity"], reached, cpu, end["tokens"], "", vocab)
 
 
 def fmt(value: float | None, spec: str) -> str:
@@ -337,10 +333,6 @@ def main() -> None:
         return
     if args.keep and args.keep.exists() and any(args.keep.iterdir()):
         sys.exit(f"--keep {args.keep}: not empty")
-    train_help = lstmlm("train", "--help", capture_output=True, env={**os.environ, "COLUMNS": "200"}).stdout
-    args.has_max_time = re.search(r"[│\s]--max-time\s+<", train_help) is not None
-    if not args.has_max_time:
-        print("NOTE: lstmlm train has no --max-time yet: TEMPORARY FALLBACK to --max-steps", flush=True)
     args.work = args.keep or Path(tempfile.mkdtemp(prefix="bench_quality-"))
     try:
         data = args.work / "data"

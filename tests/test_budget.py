@@ -96,6 +96,14 @@ def test_max_time_stops_at_the_deadline_with_an_eval_and_a_save(tmp_path: Path, 
     assert any(isinstance(e, Save) and e.step == 6 for e in seen)
 
 
+@pytest.mark.parametrize("eval_every, evals", [(0, [84, 168, 200]), (50, [50, 100, 150, 200])])
+def test_evaluations_at_epoch_ends_or_every_n_steps_instead(
+    eval_every: int, evals: list[int], tmp_path: Path
+) -> None:
+    _, seen, _ = train(config(eval_every=eval_every, max_steps=200, epochs=5), tmp_path / "run")  # 84 windows
+    assert [e.step for e in seen if isinstance(e, Eval)] == evals
+
+
 def test_resume_keeps_the_budget_spent(tmp_path: Path, monkeypatch) -> None:
     run_dir = tmp_path / "run"
     train(config(epochs=50, max_steps=3), run_dir, clock=StepClock(10.0), monkeypatch=monkeypatch)

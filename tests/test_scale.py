@@ -245,7 +245,7 @@ def test_two_gloo_processes_match_one_and_resume_with_one(
     assert launch(1, *data, "--out", str(one), *more).returncode == 0  # evaluates at the same steps
     valid_two = {r["step"]: r["valid_loss"] for r in events(two, "eval")}
     valid_one = {r["step"]: r["valid_loss"] for r in events(one, "eval")}
-    assert sorted(valid_two) == sorted(valid_one) == [30, 60, 66, 80]
+    assert sorted(valid_two) == sorted(valid_one) == [30, 60, 80]
     for step, loss in valid_one.items():
         assert valid_two[step] == pytest.approx(loss, rel=1e-4), step
 
