@@ -104,6 +104,7 @@ def session(group: Group, device: torch.device) -> Iterator[torch.device]:
 
     A single process joins nothing. The group is destroyed on the way out, errors included.
     """
+    global joined_a_group
     if not group.distributed or dist.is_initialized():
         yield device
         return
@@ -120,7 +121,6 @@ def session(group: Group, device: torch.device) -> Iterator[torch.device]:
         backend = "gloo"
     else:
         raise LstmlmError(f"distributed training runs on cuda or cpu, not {device.type}")
-    global joined_a_group
     dist.init_process_group(backend, rank=group.rank, world_size=group.world_size)
     joined_a_group = True
     try:
