@@ -12,6 +12,7 @@ which follows its deadline); "all CPU s": the whole process (getrusage).
 
     python scripts/bench_quality.py                       # 2 and 10 minutes, WikiText-2
     python scripts/bench_quality.py --minutes 5 --corpus ptb --recipes defaults
+    python scripts/bench_quality.py --minutes 10 --recipes best-cpu best-cpu-no-awd best-cpu-epoch-evals
     python scripts/bench_quality.py --recipe awd-no-wd='--config configs/best-cpu.toml --weight-drop 0'
 """
 
@@ -43,7 +44,17 @@ CORPORA = {
     "wikitext": ("wikitext-2", "valid.txt", "test.txt"),
     "ptb": ("ptb", "ptb.valid.txt", "ptb.test.txt"),
 }
-RECIPES = {"defaults": "", "best-cpu": "--config configs/best-cpu.toml"}
+BEST = "--config configs/best-cpu.toml"
+RECIPES = {  # the first two run unless --recipes says otherwise; the others toggle best-cpu's pieces
+    "defaults": "",
+    "best-cpu": BEST,
+    "best-cpu-no-awd": f"{BEST} --no-locked-dropout --dropouti 0.4 --dropouth 0.4 --dropoute 0 "
+    "--weight-drop 0",
+    "best-cpu-no-weight-drop": f"{BEST} --weight-drop 0",
+    "best-cpu-epoch-evals": f"{BEST} --eval-every 0",
+    "best-cpu-plateau": f"{BEST} --schedule plateau",
+}
+DEFAULT_RECIPES = ["defaults", "best-cpu"]
 BUDGET_FLAGS = {"epochs": "1000", "device": "cpu"}  # unless the recipe (flag or its TOML [train]) sets them
 
 PEER_EVAL = """
@@ -88,7 +99,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--corpus", choices=sorted(CORPORA), default="wikitext")
     p.add_argument("--data-dir", type=Path, help="folder of the corpus' files (default ../shared/data/...)")
     p.add_argument("--threads", type=int, default=2, help="torch threads for every run")
-    p.add_argument("--recipes", nargs="+", default=list(RECIPES), help=f"from: {', '.join(RECIPES)}")
+    p.add_argument("--recipes", nargs="+", default=DEFAULT_RECIPES, help=f"from: {', '.join(RECIPES)}")
     p.add_argument("--recipe", action="append", default=[], metavar="NAME='FLAGS'", help="add (and run) one")
     p.add_argument("--peer-args", default="", help="extra flags for the peer's main.py")
     p.add_argument("--grace", type=float, default=5.0, help="seconds from the peer's SIGINT to SIGKILL")
