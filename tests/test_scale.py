@@ -294,9 +294,9 @@ def test_a_process_that_was_in_a_group_exits_without_finalizing(
     monkeypatch.setattr(distributed, "joined_a_group", in_a_group)
     monkeypatch.setattr(cli.os, "_exit", leave)
     monkeypatch.setattr(sys, "argv", ["lstmlm", "info", "no-such-run"])
-    with pytest.raises(Left if in_a_group else SystemExit) as exit:
+    with pytest.raises(Left if in_a_group else SystemExit) as ended:
         cli.main()
-    assert (exit.value.args[0] if in_a_group else exit.value.code) == 1
+    assert (ended.value.args[0] if in_a_group else ended.value.code) == 1
     assert "no-such-run" in capsys.readouterr().err
 
 
