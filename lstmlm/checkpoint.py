@@ -28,7 +28,7 @@ from lstmlm.metrics import read_metrics
 from lstmlm.model.lm import LanguageModel
 from lstmlm.run_folder import METRICS, MODEL, PREV_MODEL, PREV_STATE, STATE, saved_step, weights_header
 
-TIED_KEY = "decoder.weight"  # dropped when tied; it is the embedding
+TIED_KEY = "decoder.weight"  # dropped when tied to the embedding (a full softmax's)
 
 
 # ---------------------------------------------------------------- weights
@@ -36,7 +36,7 @@ TIED_KEY = "decoder.weight"  # dropped when tied; it is the embedding
 
 def weights_bytes(model: LanguageModel, step: int) -> bytes:
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    if model.cfg.tied:
+    if _decoder_is_embedding(model):
         tensors.pop(TIED_KEY)
     return save_safetensors_bytes(tensors, metadata={"step": str(step)})
 
@@ -54,13 +54,17 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], int]:
 
 
 def load_weights_into(model: LanguageModel, tensors: dict[str, torch.Tensor], path: Path) -> None:
-    if model.cfg.tied:
+    if _decoder_is_embedding(model):
         tensors = {**tensors, TIED_KEY: tensors["encoder.weight"]}
     try:
         model.load_state_dict(tensors, strict=True)
     except (RuntimeError, KeyError) as e:
         first = str(e).strip().splitlines()[0]
         raise LstmlmError(f"{path}: weights do not fit the model in config.json ({first})") from None
+
+
+def _decoder_is_embedding(model: LanguageModel) -> bool:
+    return model.cfg.tied and model.cfg.softmax == "full"  # a tied adaptive softmax slices the embedding
 
 
 # ---------------------------------------------------------------- training checkpoints

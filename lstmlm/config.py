@@ -28,6 +28,7 @@ OPTIMIZERS = ("sgd", "adamw", "ntasgd")
 SCHEDULES = ("plateau", "cosine", "linear", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+SOFTMAXES = ("full", "adaptive")
 DEFAULT_LR = {"sgd": 20.0, "adamw": 2e-3, "ntasgd": 30.0}  # ntasgd: AWD-LSTM's
 DEFAULT_FORGET_BIAS = 1.0  # Jozefowicz et al. (2015)
 MAX_SEED = 2**64 - 1  # torch.manual_seed's range
@@ -120,6 +121,16 @@ class ModelConfig:
         0.0, "Temporal activation regularisation: beta * mean((h_t - h_t-1)^2), last layer (AWD-LSTM: 1)."
     )
     tied: bool = option(True, "Share embedding and decoder weights (needs emsize == nhid).")
+    softmax: str = option(
+        "full",
+        "Output layer: full softmax, or adaptive (Grave et al. 2017): the most frequent words in a head, "
+        "the rest in clusters at --cutoffs, exact log-probabilities at a fraction of the cost.",
+        choices=SOFTMAXES,
+    )
+    cutoffs: str = option(
+        "2000,10000",
+        "--softmax adaptive: the ids (frequency order) where the vocabulary is cut into head and clusters.",
+    )
     forget_bias: float = option(
         DEFAULT_FORGET_BIAS, "Initial forget-gate bias of LSTM-type cells (Jozefowicz et al., 2015)."
     )
@@ -152,6 +163,7 @@ class ModelConfig:
                 f"--cell depth-gated needs equal --layer-sizes (got {self.layer_sizes}): "
                 "a depth gate adds the lower layer's cell to its own"
             )
+        self._check_cutoffs()
         if not math.isfinite(self.forget_bias):
             raise LstmlmError(f"--forget-bias must be finite (got {self.forget_bias})")
         if self.forget_bias != DEFAULT_FORGET_BIAS and self.cell not in LSTM_TYPE_CELLS:
@@ -165,6 +177,28 @@ class ModelConfig:
         if not self.layer_sizes:
             return (self.nhid,) * self.nlayers
         return tuple(int(size) for size in self.layer_sizes.split(","))
+
+    @property
+    def cutoff_values(self) -> tuple[int, ...]:
+        """``cutoffs`` as integers: the first id of each adaptive-softmax cluster."""
+        return tuple(int(part) for part in self.cutoffs.split(","))
+
+    def _check_cutoffs(self) -> None:
+        parts = [part.strip() for part in self.cutoffs.split(",")]
+        if not all(part.isascii() and part.isdigit() and int(part) > 0 for part in parts):
+            raise LstmlmError(
+                "--cutoffs must be positive integers separated by commas, e.g. 2000,10000 "
+                f"(got {self.cutoffs!r})"
+            )
+        values = [int(part) for part in parts]
+        self.cutoffs = ",".join(map(str, values))
+        if any(a >= b for a, b in zip(values, values[1:], strict=False)):
+            raise LstmlmError(f"--cutoffs must increase (got {self.cutoffs})")
+        if self.softmax == "adaptive" and 0 < self.ntoken <= values[-1]:
+            raise LstmlmError(
+                f"--cutoffs {self.cutoffs} do not fit the vocabulary of {self.ntoken} tokens: each must be "
+                f"below {self.ntoken}, e.g. --cutoffs {max(1, self.ntoken // 10)},{max(2, self.ntoken // 2)}"
+            )
 
     @property
     def input_dropout(self) -> float:

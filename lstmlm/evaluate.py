@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from lstmlm import distributed
@@ -29,7 +28,7 @@ def evaluate_loss(
     bptt: int,
     *,
     precision: Precision | None = None,
-    forward: Callable[[Tensor, State], tuple[Tensor, State]] | None = None,
+    forward: Callable[..., tuple[Tensor, State]] | None = None,
 ) -> float:
     """Mean next-token cross-entropy (nats) over batchified ``source`` (T, B).
 
@@ -47,11 +46,35 @@ def evaluate_loss(
         for index in range(num_windows(source, bptt)):
             x, y = get_window(source, index * bptt, bptt)
             with precision.autocast() if precision else contextlib.nullcontext():
-                logits, hidden = forward(x, hidden)
-            sums[0] += F.cross_entropy(logits.flatten(0, 1).float(), y.reshape(-1), reduction="sum").double()
+                token_loss, hidden = forward(x, hidden, targets=y)
+            sums[0] += token_loss.sum(dtype=torch.float64)
             sums[1] += y.numel()
     total, count = distributed.sum_over_ranks(sums).tolist()
     return total / max(count, 1)
+
+
+@dataclass
+class ScoredWindow:
+    """One window's output-layer inputs (T, B, d), per-position loss (T, B) and targets (T, B)."""
+
+    features: Tensor
+    token_loss: Tensor
+    targets: Tensor
+
+
+@torch.no_grad()
+def scored_windows(model: LanguageModel, source: Tensor, bptt: int) -> Iterator[ScoredWindow]:
+    """``source`` (T, B) window by window, state carried: what the cache needs beside the loss.
+
+    The same computation as ``evaluate_loss`` (``forward(x, h, targets=y)`` is ``features``
+    then ``token_loss``), so the losses summed are the same numbers.
+    """
+    model.eval()
+    hidden = model.init_state(source.size(1), source.device)
+    for index in range(num_windows(source, bptt)):
+        x, y = get_window(source, index * bptt, bptt)
+        features, hidden = model.features(x, hidden)
+        yield ScoredWindow(features, model.token_loss(features, y), y)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from lstmlm.data.tokenizer import Tokenizer
 from lstmlm.errors import LstmlmError
-from lstmlm.model.lm import LanguageModel, decode
+from lstmlm.model.lm import LanguageModel
 from lstmlm.model.recurrent import CellStack, State, equation_stack
 
 #: the state a unit finder reads: the cell where there is one, else the hidden state
@@ -76,7 +76,7 @@ class EquationModel(nn.Module):
     @torch.no_grad()
     def forward(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
         out, state, self.traces = self.stack.trace(self.model.encoder(tokens), state, self.masks)
-        return decode(self.model.decoder, out), state
+        return self.model.logits(out), state
 
 
 def trace_text(model: LanguageModel, tokenizer: Tokenizer, text: str) -> Trace:

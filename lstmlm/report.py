@@ -203,22 +203,49 @@ def train_summary(rows: list[tuple[str, str]]) -> None:
     console.print(key_value_table("Training summary", rows))
 
 
+def evaluation_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """``eval``'s payload as table rows: static, then the cache, dynamic and dynamic + cache."""
+    rows = [{**payload, "method": "static"}]
+    split = payload["split"]
+    if "cache" in payload:
+        s = payload["cache"]["settings"]
+        rows.append(
+            {**payload["cache"], "split": split, "method": f"cache (θ {s['theta']:g}, λ {s['lambda']:g})"}
+        )
+    if "dynamic" in payload:
+        d = payload["dynamic"]
+        rows.append({**d, "split": split, "method": f"dynamic ({d['settings']['method']}, one stream)"})
+        if "with_cache" in d:
+            rows.append({**d["with_cache"], "split": split, "method": "dynamic + cache"})
+    return rows
+
+
 def evaluation_table(results: list[dict[str, Any]]) -> Table:
     table = Table(title="Evaluation", title_justify="left")
-    for column in ("split", "tokens", "loss", "perplexity"):
-        table.add_column(column, justify="right" if column != "split" else "left")
-    extra = [k for k in ("bits_per_char", "bits_per_byte") if any(r.get(k) for r in results)]
-    for column in extra:
-        table.add_column(column.replace("_", " "), justify="right")
-    for r in results:
-        table.add_row(
-            r["split"],
-            f"{r['tokens']:,}",
-            fmt(r["loss"], 4),
-            fmt(r["perplexity"]),
-            *[fmt(r[k], 4) for k in extra],
+    methods = any("method" in r for r in results) and len(results) > 1
+    columns = ["split", *(["method"] if methods else []), "tokens", "loss", "perplexity"]
+    columns += [k for k in ("bits_per_char", "bits_per_byte") if any(r.get(k) for r in results)]
+    columns += ["change"] if methods else []
+    columns += ["tok/s"] if any("tokens_per_s" in r for r in results) else []
+    for column in columns:
+        table.add_column(
+            column.replace("_", " "), justify="left" if column in ("split", "method") else "right"
         )
+    for r in results:
+        table.add_row(*[_evaluation_cell(r, column) for column in columns])
     return table
+
+
+def _evaluation_cell(row: dict[str, Any], column: str) -> str:
+    if column in ("split", "method"):
+        return str(row.get(column, ""))
+    if column == "tokens":
+        return f"{row['tokens']:,}"
+    if column == "change":
+        return f"{100 * row['change']:+.1f}%" if "change" in row else ""
+    if column == "tok/s":
+        return f"{row['tokens_per_s']:,.0f}" if "tokens_per_s" in row else ""
+    return fmt(row.get(column), 2 if column == "perplexity" else 4)
 
 
 def _pct(value: float | None) -> str:

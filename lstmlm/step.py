@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from lstmlm import distributed
@@ -23,7 +22,7 @@ from lstmlm.data.tokens import get_window
 from lstmlm.model.recurrent import State
 from lstmlm.precision import FP32_CPU, Precision
 
-Forward = Callable[..., tuple[Any, ...]]  # the model, DDP-wrapped and/or compiled: (logits, state[, penalty])
+Forward = Callable[..., tuple[Any, ...]]  # the model, maybe DDP-wrapped, compiled: (loss, state[, penalty])
 MaskContext = Callable[[int], contextlib.AbstractContextManager[Any]]
 
 
@@ -79,9 +78,8 @@ def train_step(
     losses, states = [], []
     for first, xs, ys, hs in _micro_batches(x, y, hidden, micro_batches):
         with dropout_masks(first), precision.autocast():
-            logits, new_hidden, *extra = run(xs, hs, with_penalty=True) if penalty else run(xs, hs)
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), ys.reshape(-1))
-        del logits  # the graph keeps the log-softmax, not the logits: free them before backward
+            token_loss, new_hidden, *extra = run(xs, hs, targets=ys, with_penalty=penalty)
+        loss = token_loss.mean()
         share = (loss + extra[0] if penalty else loss) / micro_batches
         (scaler.scale(share) if scaler is not None else share).backward()
         losses.append(loss.detach())

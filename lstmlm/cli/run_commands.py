@@ -1,4 +1,4 @@
-"""Commands that read a trained run: ``eval``, ``generate``, ``agreement``, ``plot``, ``info``."""
+"""Commands that read a trained run: ``generate``, ``agreement``, ``plot``, ``info``."""
 
 from __future__ import annotations
 
@@ -9,46 +9,11 @@ import typer
 
 from lstmlm import report
 from lstmlm.cli.app import command
-from lstmlm.cli.options import Device, JsonOut, RunDir, choices
+from lstmlm.cli.options import Device, JsonOut, RunDir
 from lstmlm.errors import LstmlmError
 
 if TYPE_CHECKING:
     from lstmlm.runs import Run
-
-
-@command("eval")
-def eval_(
-    run_dir: RunDir,
-    data: Annotated[
-        str | None,
-        typer.Option(
-            "--data",
-            help="Score this text instead (file, folder or Hugging Face dataset), read like train's --data.",
-            show_default="the run's own data",
-        ),
-    ] = None,
-    split: Annotated[
-        str, typer.Option(metavar=choices(("train", "valid", "test")), help="Which split to score.")
-    ] = "test",
-    last: Annotated[
-        bool, typer.Option("--last", help="Use the latest weights instead of the best on valid.", metavar="")
-    ] = False,
-    json_out: JsonOut = False,
-    device: Device = "auto",
-) -> None:
-    """Perplexity of a run's model over a whole split, state carried (bits/char or bits/byte too)."""
-    from lstmlm.runs import evaluate_split, load_run, run_split
-    from lstmlm.runtime import resolve_device
-
-    run = load_run(run_dir, best=not last, device=resolve_device(device))
-    encoded = run_split(run, split, data)
-    result = evaluate_split(run.model, encoded, run.config, split, run.tokenizer.kind)
-    payload = {**result.to_dict(), "run": str(run_dir), "weights": run.weights_path.name, "step": run.step}
-    if json_out:
-        report.print_json(payload)
-    else:
-        report.console.print(report.evaluation_table([payload]))
-        report.info(f"weights: {run.weights_path.name} (step {run.step})")
 
 
 @command()

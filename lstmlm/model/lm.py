@@ -1,7 +1,8 @@
 """The language model: embedding -> recurrent stack -> dropout -> linear decoder.
 
 Weight tying (Press & Wolf 2017; Inan et al. 2017) shares the embedding matrix with
-the decoder. The model returns logits; the loss lives in ``train.py``/``evaluate.py``.
+the decoder. The output layer is a full softmax or an adaptive one (``model/adaptive.py``);
+``forward`` returns the logits, or with ``targets`` each position's loss.
 The AWD-LSTM regularisers (Merity, Keskar & Socher 2017) are configured in ``ModelConfig``
 and off by default: embedding dropout, locked dropout at the three dropout sites, weight
 drop inside the recurrent stack, and the AR/TAR penalty ``forward(..., with_penalty=True)``
@@ -10,14 +11,16 @@ returns for the training loss.
 
 from __future__ import annotations
 
-import functools
 from typing import Literal, overload
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmlm.config import ModelConfig
+from lstmlm.model.adaptive import AdaptiveSoftmax
 from lstmlm.model.dropout import StreamDropout
+from lstmlm.model.output_linear import fast_linear
 from lstmlm.model.recurrent import State, build_recurrent
 from lstmlm.model.regularize import EmbeddingDropout, activation_penalty
 
@@ -33,102 +36,88 @@ class LanguageModel(nn.Module):
         self.drop = StreamDropout(cfg.dropout, locked=cfg.locked_dropout)
         self.encoder = nn.Embedding(cfg.ntoken, cfg.emsize)
         self.rnn = build_recurrent(cfg)
-        self.decoder = nn.Linear(cfg.hidden_sizes[-1], cfg.ntoken)
+        self.decoder = _output_layer(cfg)
         self._init_weights()
-        if cfg.tied:
+        if cfg.tied and cfg.softmax == "full":
             self.decoder.weight = self.encoder.weight
 
     def _init_weights(self) -> None:
         nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
-        nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
-        nn.init.zeros_(self.decoder.bias)
+        if isinstance(self.decoder, nn.Linear):
+            nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
+            nn.init.zeros_(self.decoder.bias)
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> State:
         return self.rnn.init_state(batch_size, device)
 
     @overload
     def forward(
-        self, tokens: Tensor, state: State, *, with_penalty: Literal[False] = False
+        self,
+        tokens: Tensor,
+        state: State,
+        *,
+        targets: Tensor | None = None,
+        with_penalty: Literal[False] = False,
     ) -> tuple[Tensor, State]: ...
 
     @overload
     def forward(
-        self, tokens: Tensor, state: State, *, with_penalty: Literal[True]
+        self, tokens: Tensor, state: State, *, targets: Tensor | None = None, with_penalty: Literal[True]
     ) -> tuple[Tensor, State, Tensor]: ...
 
     def forward(
-        self, tokens: Tensor, state: State, *, with_penalty: bool = False
+        self, tokens: Tensor, state: State, *, targets: Tensor | None = None, with_penalty: bool = False
     ) -> tuple[Tensor, State] | tuple[Tensor, State, Tensor]:
         """tokens (T, B) int64 -> logits (T, B, ntoken) and the new state.
 
+        With ``targets`` (T, B): each position's loss -log p(target) (T, B, fp32) instead of
+        the logits; the adaptive softmax computes it without the whole distribution.
         ``with_penalty``: also the AR + TAR penalty (an fp32 scalar, 0 when ``ar_alpha``
-        and ``tar_beta`` are 0) for the training loss to add; a keyword of ``forward``
-        so that it passes through DDP and ``torch.compile``.
+        and ``tar_beta`` are 0) for the training loss to add. Both are keywords of
+        ``forward`` so that they pass through DDP and ``torch.compile``.
         """
-        emb = self.drop_input(self.drop_words(tokens, self.encoder(tokens)))
-        out, state = self.rnn(emb, state)
+        out, state = self._recurrent(tokens, state)
         dropped = self.drop(out)
-        logits = decode(self.decoder, dropped)
+        result = self.logits(dropped) if targets is None else self.token_loss(dropped, targets)
         if not with_penalty:
-            return logits, state
-        return logits, state, activation_penalty(out, dropped, self.cfg.ar_alpha, self.cfg.tar_beta)
+            return result, state
+        return result, state, activation_penalty(out, dropped, self.cfg.ar_alpha, self.cfg.tar_beta)
+
+    def features(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
+        """The output layer's input (T, B, nhid): the last layer's dropped output, and the new state."""
+        out, state = self._recurrent(tokens, state)
+        return self.drop(out), state
+
+    def _recurrent(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
+        return self.rnn(self.drop_input(self.drop_words(tokens, self.encoder(tokens))), state)
+
+    def logits(self, features: Tensor) -> Tensor:
+        """(..., nhid) -> (..., ntoken) scores whose log-softmax is the model's log-probabilities
+        (the adaptive softmax returns the log-probabilities themselves)."""
+        if isinstance(self.decoder, AdaptiveSoftmax):
+            return self.decoder.log_prob(features, self._tied_embedding())
+        return fast_linear(features, self.decoder.weight, self.decoder.bias)
+
+    def token_loss(self, features: Tensor, targets: Tensor) -> Tensor:
+        """-log p(target) per position, fp32, shaped like ``targets``."""
+        if isinstance(self.decoder, AdaptiveSoftmax):
+            return self.decoder.nll(features, targets, self._tied_embedding())
+        logits = self.logits(features).flatten(0, -2).float()
+        return F.cross_entropy(logits, targets.reshape(-1), reduction="none").view(targets.shape)
+
+    def _tied_embedding(self) -> Tensor | None:
+        return self.encoder.weight if self.cfg.tied else None
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
 
+def _output_layer(cfg: ModelConfig) -> nn.Module:
+    if cfg.softmax == "adaptive":
+        return AdaptiveSoftmax(cfg.hidden_sizes[-1], cfg.ntoken, cfg.cutoff_values, tied=cfg.tied)
+    return nn.Linear(cfg.hidden_sizes[-1], cfg.ntoken)
+
+
 def detach_state(state: State) -> State:
     """Cut the graph at a BPTT window boundary, keeping the values (``repackage_hidden``)."""
     return tuple(s.detach() for s in state)
-
-
-def decode(decoder: nn.Linear, x: Tensor) -> Tensor:
-    """``decoder(x)``: in fp32 on CPU through oneDNN's inner product instead of MKL's sgemm.
-
-    ``nn.Linear`` multiplies fp32 on CPU with MKL's sgemm, which runs its AVX2 code on
-    x86 CPUs other than Intel's even where they have AVX-512; oneDNN picks its kernels
-    by instruction set. At a word vocabulary the decoder's forward and backward
-    (``aten::mkldnn_linear`` has a oneDNN backward too) are most of a step's work: on an
-    AVX-512 AMD EPYC they ran 2.0x faster (1.2x with oneDNN held to AVX2), a 2x650 step
-    at vocab 11.8k 1.5x (1.1x). Still fp32 (oneDNN's default strict fp32 math); only the
-    sums are taken in another order (relative differences about 1e-6 per product), and
-    deterministically. Under autocast, off the CPU and in ``torch.compile`` graphs:
-    plain ``decoder(x)``.
-    """
-    if not _onednn_decoder(x, decoder):
-        return decoder(x)
-    flat = x.reshape(-1, x.size(-1)).to_mkldnn()
-    logits = torch._C._nn.mkldnn_linear(flat, decoder.weight, decoder.bias)
-    return logits.to_dense().view(*x.shape[:-1], -1)
-
-
-_is_compiling = getattr(torch.compiler, "is_compiling", None)
-
-
-def _onednn_decoder(x: Tensor, decoder: nn.Linear) -> bool:
-    return (
-        x.device.type == "cpu"
-        and x.dtype == decoder.weight.dtype == torch.float32
-        and x.numel() > 0
-        and not torch.is_autocast_enabled("cpu")
-        and _is_compiling is not None  # torch < 2.3 cannot tell: plain decoder(x)
-        and not _is_compiling()
-        and torch.backends.mkldnn.enabled
-        and _mkldnn_linear_works()
-    )
-
-
-@functools.cache
-def _mkldnn_linear_works() -> bool:
-    """Whether this PyTorch build has ``mkldnn_linear`` (a private op), and it agrees with ``linear``."""
-    if not torch.backends.mkldnn.is_available():
-        return False
-    try:
-        # fixed values, not torch.randn: drawing from the global generator here would
-        # shift every later dropout mask of a run outside ``masks_for_step``
-        w = torch.linspace(-1.0, 1.0, 12).reshape(3, 4)
-        x = torch.linspace(-0.5, 0.7, 8).reshape(2, 4)
-        y = torch._C._nn.mkldnn_linear(x.to_mkldnn(), w, None).to_dense()
-        return torch.allclose(y, x @ w.t(), atol=1e-5)
-    except (AttributeError, RuntimeError):
-        return False
