@@ -47,20 +47,23 @@ def dynamic_windows(
     """Score ``source`` (T, 1) segment by segment, adapting a copy of ``model`` after each.
 
     ``train_source`` (T, B) gives the RMS variant its gradient statistics. Yields each
-    segment's scores, computed before the update that segment causes.
+    segment's scores, computed before the update that segment causes. A segment is scored
+    (and its state carried) by an inference pass, the computation static evaluation does,
+    then run again with autograd for the step: on some CPUs oneDNN's training and inference
+    kernels round differently, and step size 0 must give static evaluation exactly.
     """
     adapt = _prepare(model, settings, train_source)
-    device = source.device
-    hidden = adapt.model.init_state(source.size(1), device)
+    hidden = adapt.model.init_state(source.size(1), source.device)
     with torch.backends.cudnn.flags(enabled=False):  # cuDNN's RNN backward needs train mode
         for index in range(num_windows(source, settings.segment)):
             x, y = get_window(source, index * settings.segment, settings.segment)
-            features, new_hidden = adapt.model.features(x, hidden)
-            token_loss = adapt.model.token_loss(features, y)
-            yield ScoredWindow(features.detach(), token_loss.detach(), y)
-            grads = torch.autograd.grad(token_loss.mean(), adapt.params)
-            _update(adapt, grads, settings.step_size)
-            hidden = detach_state(new_hidden)
+            with torch.no_grad():  # not across the yield: the caller's grad mode is its own
+                features, new_hidden = adapt.model.features(x, hidden)
+                scored = ScoredWindow(features, adapt.model.token_loss(features, y), y)
+            yield scored
+            loss, _ = adapt.model(x, hidden, targets=y)
+            _update(adapt, torch.autograd.grad(loss.mean(), adapt.params), settings.step_size)
+            hidden = new_hidden
 
 
 def _prepare(model: LanguageModel, settings: DynamicSettings, train_source: Tensor | None) -> Adaptation:
