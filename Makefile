@@ -34,6 +34,7 @@ test-fast: install
 bench: install
 	$(BIN)/python scripts/bench_train.py
 	$(BIN)/python scripts/bench_cells.py
+	$(BIN)/python scripts/bench_softmax.py
 
 lint: install
 	$(BIN)/ruff check lstmlm scripts tests

@@ -114,11 +114,9 @@ class CacheScorer:
     """Adds up the model's and the cache-mixed loss, window after window."""
 
     def __init__(self, settings: CacheSettings) -> None:
-        self.cache, self.lam, self.scores = (
-            NeuralCache(settings.window, settings.theta),
-            settings.lam,
-            CacheScores(),
-        )
+        self.cache = NeuralCache(settings.window, settings.theta)
+        self.lam = settings.lam
+        self.scores = CacheScores()
 
     def add(self, w: ScoredWindow) -> None:
         mixed = mix(-w.token_loss, self.cache.log_p_cache(w.features, w.targets), self.lam)
