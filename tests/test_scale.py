@@ -277,6 +277,22 @@ def test_two_gloo_processes_match_one_with_every_awd_piece_on(tiny_corpus: Path,
         assert valid_two[step].get("averaged") == record.get("averaged")
 
 
+@pytest.mark.slow
+def test_two_gloo_processes_match_one_with_the_adaptive_softmax(tiny_corpus: Path, tmp_path: Path) -> None:
+    """A rank whose targets miss a cluster still uses that cluster's weights (zero rows), so
+    DDP's all-reduce sees every parameter, and 2 processes compute what 1 does."""
+    adaptive = [*DDP_FLAGS, "--softmax", "adaptive", "--cutoffs", "4,10"]
+    valid = {}
+    for processes in (2, 1):
+        out = tmp_path / str(processes)
+        result = launch(processes, "--data", str(tiny_corpus), "--out", str(out), *adaptive)
+        assert result.returncode == 0, result.stderr
+        valid[processes] = {r["step"]: r["valid_loss"] for r in events(out, "eval")}
+    assert sorted(valid[2]) == sorted(valid[1]) == [30, 60]
+    for step, loss in valid[1].items():
+        assert valid[2][step] == pytest.approx(loss, rel=1e-4), step
+
+
 class Left(Exception):
     pass
 
