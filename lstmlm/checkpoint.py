@@ -28,7 +28,7 @@ from lstmlm.metrics import read_metrics
 from lstmlm.model.lm import LanguageModel
 from lstmlm.run_folder import METRICS, MODEL, PREV_MODEL, PREV_STATE, STATE, saved_step, weights_header
 
-TIED_KEY = "decoder.weight"  # dropped when tied to the embedding (a full softmax's)
+TIED_KEY = "decoder.weight"  # dropped when it is the embedding (``ModelConfig.decoder_is_embedding``)
 
 
 # ---------------------------------------------------------------- weights
@@ -36,7 +36,7 @@ TIED_KEY = "decoder.weight"  # dropped when tied to the embedding (a full softma
 
 def weights_bytes(model: LanguageModel, step: int) -> bytes:
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    if _decoder_is_embedding(model):
+    if model.cfg.decoder_is_embedding:
         tensors.pop(TIED_KEY)
     return save_safetensors_bytes(tensors, metadata={"step": str(step)})
 
@@ -54,17 +54,13 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], int]:
 
 
 def load_weights_into(model: LanguageModel, tensors: dict[str, torch.Tensor], path: Path) -> None:
-    if _decoder_is_embedding(model):
+    if model.cfg.decoder_is_embedding:
         tensors = {**tensors, TIED_KEY: tensors["encoder.weight"]}
     try:
         model.load_state_dict(tensors, strict=True)
     except (RuntimeError, KeyError) as e:
         first = str(e).strip().splitlines()[0]
         raise LstmlmError(f"{path}: weights do not fit the model in config.json ({first})") from None
-
-
-def _decoder_is_embedding(model: LanguageModel) -> bool:
-    return model.cfg.tied and model.cfg.softmax == "full"  # a tied adaptive softmax slices the embedding
 
 
 # ---------------------------------------------------------------- training checkpoints

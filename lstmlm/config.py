@@ -179,6 +179,12 @@ class ModelConfig:
         return tuple(int(size) for size in self.layer_sizes.split(","))
 
     @property
+    def decoder_is_embedding(self) -> bool:
+        """Whether the decoder's weight is the embedding matrix itself (tied, full softmax; a
+        tied adaptive softmax takes slices of it instead)."""
+        return self.tied and self.softmax == "full"
+
+    @property
     def cutoff_values(self) -> tuple[int, ...]:
         """``cutoffs`` as integers: the first id of each adaptive-softmax cluster."""
         return tuple(int(part) for part in self.cutoffs.split(","))

@@ -24,7 +24,7 @@ from lstmlm.data.tokens import EncodedSplit, batchify, check_length
 from lstmlm.dynamic_eval import dynamic_windows
 from lstmlm.eval_settings import CacheSettings, DynamicSettings
 from lstmlm.evaluate import Evaluation, ScoredWindow, scored_windows, summarize
-from lstmlm.runs import Run
+from lstmlm.runs import Run, eval_streams
 
 SplitReader = Callable[[str], EncodedSplit]  # split name -> that split of the run's text, encoded
 
@@ -33,11 +33,9 @@ def static_and_cache(
     run: Run, encoded: EncodedSplit, name: str, settings: CacheSettings
 ) -> tuple[Evaluation, dict[str, Any]]:
     """The static evaluation and the cache's, from one pass over ``encoded``."""
-    batch, bptt = run.config.train.eval_batch_size, run.config.train.bptt
-    check_length(len(encoded.ids), batch, name)
-    source = batchify(encoded.ids, batch).to(_device(run))
+    source = eval_streams(encoded, run.config, name).to(_device(run))
     started = time.perf_counter()
-    scores = score_with_cache(scored_windows(run.model, source, bptt), settings)
+    scores = score_with_cache(scored_windows(run.model, source, run.config.train.bptt), settings)
     seconds = time.perf_counter() - started
     static = _summary(run, encoded, name, scores.model, scores.tokens)
     cached = _summary(run, encoded, name, scores.cached, scores.tokens)
@@ -46,12 +44,9 @@ def static_and_cache(
 
 def tuned_cache(run: Run, read_split: SplitReader, window: int) -> tuple[CacheSettings, float]:
     """θ and λ searched on the valid split; returns them and the valid loss they give."""
-    valid = read_split("valid")
-    batch, bptt = run.config.train.eval_batch_size, run.config.train.bptt
-    check_length(len(valid.ids), batch, "valid")
-    source = batchify(valid.ids, batch).to(_device(run))
+    source = eval_streams(read_split("valid"), run.config, "valid").to(_device(run))
     windows = [ScoredWindow(w.features.cpu(), w.token_loss.cpu(), w.targets.cpu())
-               for w in scored_windows(run.model, source, bptt)]  # fmt: skip
+               for w in scored_windows(run.model, source, run.config.train.bptt)]  # fmt: skip
     return tune(windows, window)
 
 

@@ -49,12 +49,17 @@ def evaluate_split(
     tokenizer_kind: str,
 ) -> Evaluation:
     """Perplexity (and bits per char/byte) of ``model`` over a whole encoded split."""
-    batch = config.train.eval_batch_size
-    check_length(len(split.ids), batch, name)
-    source = batchify(split.ids, batch)
+    source = eval_streams(split, config, name)
     loss = evaluate_loss(model, source, config.train.bptt)
     scored = (source.size(0) - 1) * source.size(1)
     return summarize(name, loss, scored, len(split.ids), split.num_chars, split.num_bytes, tokenizer_kind)
+
+
+def eval_streams(split: EncodedSplit, config: RunConfig, name: str) -> torch.Tensor:
+    """``split`` as the run's ``eval_batch_size`` streams (T, B), a clear error if too short."""
+    batch = config.train.eval_batch_size
+    check_length(len(split.ids), batch, name)
+    return batchify(split.ids, batch)
 
 
 def run_split(run: Run, split: str, data: str | None, *, on_data: DataProgress | None = None) -> EncodedSplit:

@@ -41,6 +41,7 @@ class AdaptiveSoftmax(nn.Module):
         self.edges = (*cutoffs, ntoken)  # cluster k covers [edges[k], edges[k+1])
         self.shortlist = cutoffs[0]
         self.tied = tied
+        self.register_buffer("starts", torch.tensor(cutoffs), persistent=False)  # each cluster's first id
         clusters = len(cutoffs)
         rows = clusters if tied else self.shortlist + clusters  # tied: the word rows are the embedding's
         self.head_weight = nn.Parameter(torch.empty(rows, in_features))
@@ -75,9 +76,7 @@ class AdaptiveSoftmax(nn.Module):
         """-log p(target) for each position, (..., d) and (...) -> (...) fp32; only the
         positions whose target is in cluster k compute cluster k's softmax."""
         flat, flat_targets = x.reshape(-1, x.size(-1)), targets.reshape(-1)
-        cluster = torch.bucketize(
-            flat_targets, torch.tensor(self.edges[:-1], device=targets.device), right=True
-        )
+        cluster = torch.bucketize(flat_targets, self.starts, right=True)  # 0: the head's words
         head_index = torch.where(cluster == 0, flat_targets, self.shortlist + cluster - 1)
         head = F.log_softmax(self._head_logits(flat, embedding).float(), dim=-1)
         logp = head.gather(1, head_index.unsqueeze(1)).squeeze(1)

@@ -38,7 +38,7 @@ class LanguageModel(nn.Module):
         self.rnn = build_recurrent(cfg)
         self.decoder = _output_layer(cfg)
         self._init_weights()
-        if cfg.tied and cfg.softmax == "full":
+        if cfg.decoder_is_embedding:
             self.decoder.weight = self.encoder.weight
 
     def _init_weights(self) -> None:

@@ -38,7 +38,7 @@ def _onednn_linear(x: Tensor, weight: Tensor) -> bool:
         and x.dtype == weight.dtype == torch.float32
         and x.numel() > 0
         and not torch.is_autocast_enabled("cpu")
-        and _is_compiling is not None  # torch < 2.3 cannot tell: plain decoder(x)
+        and _is_compiling is not None  # torch < 2.3 cannot tell: plain F.linear
         and not _is_compiling()
         and torch.backends.mkldnn.enabled
         and _mkldnn_linear_works()
