@@ -20,7 +20,9 @@ import tomllib
 from lstmlm.errors import LstmlmError
 
 FUSED_CELLS = ("lstm", "gru", "rnn-tanh", "rnn-relu")
-CUSTOM_CELLS = ("lstm-eq", "peephole", "coupled", "gru-eq", "depth-gated")
+XLSTM_CELLS = ("slstm", "mlstm")  # Beck et al. 2024: residual blocks with heads
+MIN_CELLS = ("minlstm", "mingru")  # Feng et al. 2024: gates of the input alone, a parallel scan
+CUSTOM_CELLS = ("lstm-eq", "peephole", "coupled", "gru-eq", "depth-gated", *XLSTM_CELLS, *MIN_CELLS)
 CELLS = FUSED_CELLS + CUSTOM_CELLS
 LSTM_TYPE_CELLS = ("lstm", "lstm-eq", "peephole", "coupled", "depth-gated")
 TOKENIZERS = ("word", "char", "bpe")
@@ -30,7 +32,9 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SOFTMAXES = ("full", "adaptive")
 DEFAULT_LR = {"sgd": 20.0, "adamw": 2e-3, "ntasgd": 30.0}  # ntasgd: AWD-LSTM's
+XLSTM_SGD_LR = 5.0  # slstm/mlstm's layer-normed residual blocks diverge at sgd's 20 (README, "The cells")
 DEFAULT_FORGET_BIAS = 1.0  # Jozefowicz et al. (2015)
+DEFAULT_HEADS = 4  # heads per xLSTM block, as in the paper's language models
 MAX_SEED = 2**64 - 1  # torch.manual_seed's range
 TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
@@ -134,6 +138,10 @@ class ModelConfig:
     forget_bias: float = option(
         DEFAULT_FORGET_BIAS, "Initial forget-gate bias of LSTM-type cells (Jozefowicz et al., 2015)."
     )
+    heads: int = option(
+        DEFAULT_HEADS,
+        "--cell slstm/mlstm: heads per layer, an equal share of the units each (xLSTM).",
+    )
 
     def __post_init__(self) -> None:
         _check_choices(self)
@@ -158,17 +166,33 @@ class ModelConfig:
                 f"--tied needs --emsize equal to {sizes} (got {self.emsize} and {self.nhid}); "
                 "make them equal or pass --no-tied"
             )
-        if self.cell == "depth-gated" and len(set(self.hidden_sizes)) > 1:
-            raise LstmlmError(
-                f"--cell depth-gated needs equal --layer-sizes (got {self.layer_sizes}): "
-                "a depth gate adds the lower layer's cell to its own"
-            )
         self._check_cutoffs()
+        self._check_cell_options()
+
+    def _check_cell_options(self) -> None:
+        """The options that only some cells take, and the shapes some cells need."""
+        equal_sizes = {"depth-gated": "a depth gate adds the lower layer's cell to its own"}
+        equal_sizes |= dict.fromkeys(XLSTM_CELLS, "a residual block adds its input to its output")
+        if self.cell in equal_sizes and len(set(self.hidden_sizes)) > 1:
+            why = equal_sizes[self.cell]
+            raise LstmlmError(f"--cell {self.cell} needs equal --layer-sizes (got {self.layer_sizes}): {why}")
         if not math.isfinite(self.forget_bias):
             raise LstmlmError(f"--forget-bias must be finite (got {self.forget_bias})")
         if self.forget_bias != DEFAULT_FORGET_BIAS and self.cell not in LSTM_TYPE_CELLS:
             raise LstmlmError(
                 f"--forget-bias applies to LSTM-type cells ({', '.join(LSTM_TYPE_CELLS)}), not {self.cell}"
+            )
+        _positive("heads", self.heads)
+        if self.heads != DEFAULT_HEADS and self.cell not in XLSTM_CELLS:
+            raise LstmlmError(f"--heads applies to --cell {' and '.join(XLSTM_CELLS)}, not {self.cell}")
+        if self.cell in XLSTM_CELLS and self.nhid % self.heads:
+            raise LstmlmError(
+                f"--heads {self.heads} does not divide the hidden size {self.nhid} of --cell {self.cell}: "
+                "every head takes an equal share of the units"
+            )
+        if self.weight_drop and self.cell in XLSTM_CELLS + MIN_CELLS:
+            raise LstmlmError(
+                f"--weight-drop masks a recurrent matrix W_hh, which --cell {self.cell} does not have"
             )
 
     @property
@@ -289,7 +313,11 @@ class TrainConfig:
     nonmono: int = option(
         5, "NT-ASGD: switch when valid loss is worse than the best before the last N evals."
     )
-    lr: float = option(0.0, "Learning rate (0 = the optimizer's default: sgd 20, adamw 0.002, ntasgd 30).")
+    lr: float = option(
+        0.0,
+        "Learning rate (0 = the optimizer's default: sgd 20, adamw 0.002, ntasgd 30; "
+        f"--cell slstm/mlstm with sgd or ntasgd: {XLSTM_SGD_LR:g}).",
+    )
     weight_decay: float = option(0.0, "Weight decay (L2 for sgd, decoupled for adamw).")
     clip: float = option(0.25, "Gradient-norm clipping (0 = off).")
     schedule: str = option(
@@ -368,7 +396,8 @@ class TrainConfig:
             raise LstmlmError(f"--seed must be between 0 and 2**64-1 (got {self.seed})")
         if self.anneal_factor <= 1.0:
             raise LstmlmError(f"--anneal-factor must be > 1 (got {self.anneal_factor})")
-        if self.lr == 0.0:
+        self.lr_defaulted = self.lr == 0.0  # not a field: RunConfig may pick the cell's default
+        if self.lr_defaulted:
             self.lr = DEFAULT_LR[self.optimizer]
 
 
@@ -377,6 +406,10 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.train.lr_defaulted and self.model.cell in XLSTM_CELLS and self.train.optimizer != "adamw":
+            self.train.lr = XLSTM_SGD_LR
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

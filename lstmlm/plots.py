@@ -130,6 +130,8 @@ HEATMAP_ORDER = (
     "update_gate",
     "candidate",
     "pre_activation",
+    "normalizer",  # sLSTM
+    "stabilizer",
 )
 GATES = {"forget_gate", "input_gate", "output_gate", "depth_gate", "reset_gate", "update_gate"}
 
@@ -141,8 +143,9 @@ def trace_heatmaps(trace: Any, layer: int, out: Path, max_units: int = 48) -> Pa
     in the same order in every panel. Gates use 0..1, states a symmetric scale around 0.
     """
     values = trace.layers[layer]
-    names = [name for name in HEATMAP_ORDER if name in values]
     state = values["cell"] if "cell" in values else values["hidden"]
+    # per-unit quantities only (not the mLSTM's per-head gates or its wider normalizer)
+    names = [name for name in HEATMAP_ORDER if name in values and values[name].shape[1] == state.shape[1]]
     units = sorted(np.argsort(-state.var(axis=0))[:max_units].tolist())
     ncols = 2 if len(names) > 1 else 1
     nrows = math.ceil(len(names) / ncols)

@@ -306,6 +306,8 @@ GATE_COLUMNS = {
     "depth_gate": "depth",
     "reset_gate": "reset",
     "update_gate": "update",
+    "stabilizer": "m",  # xLSTM: the stabilizer state, and the norm of each head's matrix memory
+    "memory_norm": "‖C‖",
 }
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from lstmlm.config import CELLS, CUSTOM_CELLS, LSTM_TYPE_CELLS, ModelConfig
+from lstmlm.config import CELLS, CUSTOM_CELLS, LSTM_TYPE_CELLS, MIN_CELLS, ModelConfig
 from lstmlm.model.cells import CoupledLSTMCell, make_cell
 from lstmlm.model.lm import LanguageModel, detach_state
 from lstmlm.model.recurrent import CellStack, build_recurrent
@@ -138,8 +138,12 @@ def delayed_copy_loss(model: LanguageModel, steps: int, delay: int = 2) -> tuple
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_every_cell_learns(cell: str) -> None:
-    cfg = ModelConfig(cell=cell, ntoken=5, emsize=16, nhid=24, nlayers=1, dropout=0.0, tied=False)
-    first, last = delayed_copy_loss(LanguageModel(cfg), steps=250)
+    # One minGRU/minLSTM layer cannot: its h is a sum of candidates weighted by gates of
+    # the later inputs, with no nonlinearity of the past before the decoder; a second
+    # layer's gates provide it (Feng et al. stack layers too).
+    nlayers, steps = (2, 500) if cell in MIN_CELLS else (1, 250)
+    cfg = ModelConfig(cell=cell, ntoken=5, emsize=16, nhid=24, nlayers=nlayers, dropout=0.0, tied=False)
+    first, last = delayed_copy_loss(LanguageModel(cfg), steps=steps)
     assert first > 1.4  # ≈ ln 5 = 1.61 at the start
     assert last < 0.3 * first, (first, last)
 
@@ -154,7 +158,7 @@ def test_language_model_round_trip(cell: str, tmp_path) -> None:
     for window in tokens:
         logits, state = model(window, state)
         assert logits.shape == (5, 4, 13)
-        assert all(s.shape == (2, 4, 8) for s in state)
+        assert all(s.shape[:2] == (2, 4) for s in state)
         logits.sum().backward()
         state = detach_state(state)
     assert all(p.grad is not None for p in model.parameters())

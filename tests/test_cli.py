@@ -192,7 +192,13 @@ def _bad_inputs(tmp: Path, corpus: Path) -> list[tuple[list[str], str]]:
         (["train", "--data", str(corpus), "--max-bad-steps", "0", "--out", out], "--max-bad-steps"),
         (["train", "--data", str(corpus), "--anneal-factor", "0.5", "--out", out], "--anneal-factor"),
         (["train", "--data", str(corpus), "--save-every-minutes", "-1", "--out", out], "minutes"),
-    ]
+        (["train", "--data", str(corpus), "--cell", "mlstm", "--nhid", "30", "--emsize", "30", "--heads", "4",
+          "--out", out], "does not divide the hidden size 30"),
+        (["train", "--data", str(corpus), "--cell", "lstm", "--heads", "2", "--out", out], "--heads applies"),
+        (["train", "--data", str(corpus), "--cell", "mingru", "--weight-drop", "0.5", "--out", out], "W_hh"),
+        (["train", "--data", str(corpus), "--cell", "slstm", "--layer-sizes", "8,16", "--no-tied",
+          "--out", out], "equal --layer-sizes"),
+    ]  # fmt: skip
 
 
 def test_bad_input_gives_one_line_and_exit_1(tiny_corpus: Path, tmp_path: Path) -> None:

@@ -1,17 +1,11 @@
-"""Recurrent cells written as their equations.
+"""The seed's recurrent cells written as their equations (the interface: ``cell_base.CellBase``).
 
-Every cell splits its work the way fast RNN kernels do:
-
-* ``project_input(x)``: the part that does not depend on the past, ``W_x x + b`` for every
-  gate at once, applied to a whole (T, B, E) sequence in one GEMM.
-* ``step(x_proj, state)``: one time step written as the paper's equations; it also returns
-  the gate activations. ``forward(x, state)`` is one step from the raw input, without
-  them; ``scan_steps(x, state)`` loops ``step`` over a sequence and stacks the gates
-  (T, B, H) for inspection.
-* ``scan(x, state)``: all T steps at once, the path ``CellStack`` trains with. Same
-  function as ``scan_steps`` (the tests hold them equal, values and gradients); the
-  LSTM-type cells and the GRU hand it to ``scan.py``, which keeps only the activations
-  and has a hand-written backward pass.
+Each splits its work the way fast RNN kernels do: ``project_input(x)`` is ``W_x x + b``
+for every gate at once, one GEMM for a whole (T, B, E) sequence; ``step`` is one time
+step written as the paper's equations; ``scan`` runs all T steps, and the LSTM-type cells
+and the GRU hand it to ``scan.py``, which keeps only the activations and has a
+hand-written backward pass (the tests hold it equal to the loop over ``step``, values and
+gradients). The cells since the seed are in ``xlstm.py`` and ``min_cells.py``.
 
 Weights use PyTorch's layout and gate order so they can be copied from ``nn.LSTM``
 (rows i, f, g, o) and ``nn.GRU`` (rows r, z, n). In the docstrings ``W[h₋₁, x]`` is the
@@ -26,17 +20,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lstmlm.config import DEFAULT_HEADS
+from lstmlm.model.cell_base import CellBase, Gates, State
+from lstmlm.model.min_cells import MinGRUCell, MinLSTMCell
 from lstmlm.model.scan import GRUWeights, LSTMWeights, gru_scan, lstm_scan
-
-State = tuple[Tensor, ...]
-Gates = dict[str, Tensor]
+from lstmlm.model.xlstm import MLSTMBlock, SLSTMBlock
 
 
-class RecurrentCell(nn.Module):
+class RecurrentCell(CellBase):
     """Base class: parameters ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh`` as in PyTorch."""
 
     state_size: int = 2  # (h, c); GRU: (h,)
-    uses_lower_cell: bool = False  # depth-gated layers above the first
 
     def __init__(
         self, input_size: int, hidden_size: int, gate_order: str, hh_gates: str | None = None
@@ -82,68 +76,6 @@ class RecurrentCell(nn.Module):
     def project_input(self, x: Tensor) -> Tensor:
         """``W_x x + b`` for every gate: (..., E) -> (..., len(gate_order) * H)."""
         return F.linear(x, self.weight_ih, self.input_bias())
-
-    def init_state(self, batch_size: int, device: torch.device | None = None) -> State:
-        zeros = torch.zeros(batch_size, self.hidden_size, device=device)
-        return tuple(zeros.clone() for _ in range(self.state_size))
-
-    def step(
-        self, x_proj: Tensor, state: State, lower_cell: Tensor | None = None
-    ) -> tuple[Tensor, State, Gates]:
-        """One time step from the projected input: returns ``(h, state, gates)``."""
-        raise NotImplementedError
-
-    def forward(self, x: Tensor, state: State, lower_cell: Tensor | None = None) -> tuple[Tensor, State]:
-        """One time step: x (B, E), state tensors (B, H) -> h (B, H), new state."""
-        h, state, _ = self.step(self.project_input(x), state, lower_cell)
-        return h, state
-
-    def scan(
-        self,
-        x: Tensor,
-        state: State,
-        lower_cells: Tensor | None = None,
-        *,
-        weight_hh: Tensor | None = None,
-    ) -> tuple[Tensor, State, Tensor | None]:
-        """All steps: x (T, B, E) -> (y (T, B, H), last state, cells (T, B, H) or None).
-
-        ``weight_hh``: used instead of the parameter ``self.weight_hh`` (weight drop,
-        ``regularize.WeightDrop``); the gradient flows back through it.
-        """
-        if weight_hh is not None:
-            raise NotImplementedError(f"{type(self).__name__} has no weight-drop path")
-        y, state, gates = self.scan_steps(x, state, lower_cells)
-        return y, state, gates.get("cell")
-
-    def scan_steps(
-        self,
-        x: Tensor,
-        state: State,
-        lower_cells: Tensor | None = None,
-        unit_mask: Tensor | None = None,
-    ) -> tuple[Tensor, State, Gates]:
-        """``scan`` as a loop over ``step``, keeping every gate as (T, B, H).
-
-        The reference that the fast ``scan`` is tested against, and the way to record
-        gate traces for inspection. ``unit_mask`` (H,) multiplies the state after every
-        step: zeros there ablate those units (their h and C stay 0).
-        """
-        x_proj = self.project_input(x)  # (T, B, P): one GEMM for all steps
-        ys: list[Tensor] = []
-        per_step: list[Gates] = []
-        for t in range(x.shape[0]):
-            lower = None if lower_cells is None else lower_cells[t]
-            h, state, gates = self.step(x_proj[t], state, lower)
-            if unit_mask is not None:
-                state = tuple(s * unit_mask for s in state)
-                h = state[0]
-                if "cell" in gates:
-                    gates["cell"] = state[1]
-            ys.append(h)
-            per_step.append(gates)
-        gates = {name: torch.stack([g[name] for g in per_step]) for name in per_step[0]}
-        return torch.stack(ys), state, gates
 
 
 class _LSTMTypeCell(RecurrentCell):
@@ -422,8 +354,14 @@ class VanillaRNNCell(RecurrentCell):
 
 
 def make_cell(
-    name: str, input_size: int, hidden_size: int, *, forget_bias: float = 1.0, layer: int = 0
-) -> RecurrentCell:
+    name: str,
+    input_size: int,
+    hidden_size: int,
+    *,
+    forget_bias: float = 1.0,
+    layer: int = 0,
+    heads: int = DEFAULT_HEADS,
+) -> CellBase:
     """The cell called ``name`` (one of ``config.CUSTOM_CELLS``) for layer ``layer`` of a stack."""
     if name == "lstm-eq":
         return LSTMCell(input_size, hidden_size, forget_bias)
@@ -435,4 +373,12 @@ def make_cell(
         return GRUCell(input_size, hidden_size)
     if name == "depth-gated":
         return DepthGatedLSTMCell(input_size, hidden_size, forget_bias, has_lower=layer > 0)
+    if name == "slstm":
+        return SLSTMBlock(input_size, hidden_size, heads)
+    if name == "mlstm":
+        return MLSTMBlock(input_size, hidden_size, heads)
+    if name == "minlstm":
+        return MinLSTMCell(input_size, hidden_size)
+    if name == "mingru":
+        return MinGRUCell(input_size, hidden_size)
     raise ValueError(f"unknown cell {name!r}")

@@ -1,12 +1,15 @@
 """The recurrent stack: ``nlayers`` cells unrolled over time, dropout between layers.
 
 ``lstm``, ``gru``, ``rnn-tanh`` and ``rnn-relu`` use PyTorch's fused modules (cuDNN /
-oneDNN kernels). The equation cells of ``cells.py`` run through ``CellStack``.
+oneDNN kernels). The equation cells (``cells.py``, ``xlstm.py``, ``min_cells.py``) run
+through ``CellStack``.
 
-State convention for every stack: a tuple of tensors shaped (nlayers, B, H):
-``(h, c)`` for LSTM-type cells, ``(h,)`` for GRU and vanilla RNNs. H is the widest
-layer's size; with ``--layer-sizes`` a narrower layer uses the first units of its row
-and leaves the rest at zero, so every caller can keep carrying one tensor per state.
+State convention for every stack: a tuple of tensors shaped (nlayers, B, ·): ``(h, c)``
+for LSTM-type cells, ``(h,)`` for GRU, vanilla RNNs and the min cells, (h, c, n, m) for
+``slstm``, and the flattened matrix memory, normalizer, stabilizer and convolution inputs
+for ``mlstm`` (widths other than H; its layers are all one size). H is the widest layer's
+size; with ``--layer-sizes`` a narrower layer uses the first units of its row and leaves
+the rest at zero, so every caller can keep carrying one tensor per state.
 
 AWD-LSTM (Merity et al. 2017) inside the stack: dropout between layers may be locked
 (``StreamDropout(locked=True)``), and weight drop (``regularize.WeightDrop``) masks each
@@ -25,7 +28,8 @@ from torch import _VF, Tensor, nn
 
 from lstmlm.config import CUSTOM_CELLS, FUSED_CELLS, ModelConfig
 from lstmlm.errors import LstmlmError
-from lstmlm.model.cells import Gates, GRUCell, LSTMCell, RecurrentCell, VanillaRNNCell, make_cell
+from lstmlm.model.cell_base import CellBase, Gates
+from lstmlm.model.cells import GRUCell, LSTMCell, VanillaRNNCell, make_cell
 from lstmlm.model.dropout import StreamDropout
 from lstmlm.model.regularize import WeightDrop
 from lstmlm.precision import recurrence_in_fp32
@@ -146,17 +150,18 @@ def set_lstm_forget_bias(lstm: nn.LSTM, value: float) -> None:
 
 
 class CellStack(nn.Module):
-    """``nlayers`` equation cells from ``cells.py``, with dropout between layers.
+    """``nlayers`` equation cells (``cell_base.CellBase``), with dropout between layers.
 
     Layer by layer, the input projection of the whole sequence is one GEMM
-    (``project_input``) and the recurrence runs in the cell's ``scan`` (hand-written
-    backward). A depth-gated layer also gets the cells (T, B, H) of the layer below,
-    without dropout. No dropout after the last layer: ``LanguageModel`` applies it.
+    (``project_input``) and the recurrence runs in the cell's ``scan`` (a hand-written
+    backward, a parallel form, or the loop over ``step``). A depth-gated layer also gets
+    the cells (T, B, H) of the layer below, without dropout. No dropout after the last
+    layer: ``LanguageModel`` applies it.
     """
 
     def __init__(
         self,
-        cells: Sequence[RecurrentCell],
+        cells: Sequence[CellBase],
         dropout: float = 0.0,
         *,
         locked: bool = False,
@@ -167,7 +172,8 @@ class CellStack(nn.Module):
         self.drop = StreamDropout(dropout, locked=locked)
         self.weight_drop = WeightDrop(weight_drop)
         self.sizes = tuple(cell.hidden_size for cell in cells)
-        self.nlayers, self.nhid = len(self.cells), max(self.sizes)  # nhid: the state's width
+        self.nlayers, self.nhid = len(self.cells), max(self.sizes)  # nhid: the widest layer
+        self.uniform = len(set(self.sizes)) == 1  # else: narrower layers' state padded to nhid
         self.state_size = self.cells[0].state_size
 
     @classmethod
@@ -178,17 +184,30 @@ class CellStack(nn.Module):
         sizes = cfg.hidden_sizes
         inputs = (cfg.emsize, *sizes[:-1])
         cells = [
-            make_cell(cfg.cell, inputs[layer], sizes[layer], forget_bias=cfg.forget_bias, layer=layer)
+            make_cell(
+                cfg.cell,
+                inputs[layer],
+                sizes[layer],
+                forget_bias=cfg.forget_bias,
+                layer=layer,
+                heads=cfg.heads,
+            )
             for layer in range(cfg.nlayers)
         ]
         return cls(cells, cfg.hidden_dropout, locked=cfg.locked_dropout, weight_drop=cfg.weight_drop)
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> State:
-        zeros = torch.zeros(self.nlayers, batch_size, self.nhid, device=device)
-        return tuple(zeros.clone() for _ in range(self.state_size))
+        per_layer = [self._widen(cell.init_state(batch_size, device)) for cell in self.cells]
+        return tuple(torch.stack(parts) for parts in zip(*per_layer, strict=True))
+
+    def _narrow(self, state: State, layer: int) -> State:
+        return state if self.uniform else _narrow(state, self.sizes[layer])
+
+    def _widen(self, state: State) -> State:
+        return state if self.uniform else _widen(state, self.nhid)
 
     def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        # x: (T, B, emsize) -> y: (T, B, nhid); state tensors (nlayers, B, nhid)
+        # x: (T, B, emsize) -> y: (T, B, nhid); state tensors (nlayers, B, ·), · = nhid for most cells
         device = x.device.type
         if torch.is_autocast_enabled(device):  # the hand-written backward is fp32: run in fp32
             with torch.autocast(device, enabled=False):
@@ -215,7 +234,7 @@ class CellStack(nn.Module):
         for layer, cell in enumerate(self.cells):
             if layer > 0:
                 x = self.drop(x)
-            layer_state = _narrow(tuple(s[layer] for s in state), self.sizes[layer])  # each (B, size)
+            layer_state = self._narrow(tuple(s[layer] for s in state), layer)  # each (B, size)
             if trace:
                 mask = unit_masks[layer] if unit_masks is not None else None
                 x, layer_state, gates = cell.scan_steps(x, layer_state, lower_cells, mask)
@@ -226,7 +245,7 @@ class CellStack(nn.Module):
                 x, layer_state, lower_cells = cell.scan(x, layer_state, lower_cells, weight_hh=weight_hh)
             else:
                 x, layer_state, lower_cells = cell.scan(x, layer_state, lower_cells)
-            final.append(_widen(layer_state, self.nhid))
+            final.append(self._widen(layer_state))
         new_state = tuple(torch.stack(parts) for parts in zip(*final, strict=True))
         return x, new_state, traces
 
@@ -242,7 +261,7 @@ def equation_stack(stack: nn.Module) -> CellStack:
         return stack.eval()
     if not isinstance(stack, FusedStack):
         raise TypeError(f"not a recurrent stack: {type(stack).__name__}")
-    cells: list[RecurrentCell] = []
+    cells: list[CellBase] = []
     for rnn in stack.layers:
         if isinstance(rnn, nn.LSTM):
             cells.append(LSTMCell(rnn.input_size, rnn.hidden_size))
