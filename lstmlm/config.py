@@ -26,6 +26,7 @@ CUSTOM_CELLS = ("lstm-eq", "peephole", "coupled", "gru-eq", "depth-gated", *XLST
 CELLS = FUSED_CELLS + CUSTOM_CELLS
 LSTM_TYPE_CELLS = ("lstm", "lstm-eq", "peephole", "coupled", "depth-gated")
 TOKENIZERS = ("word", "char", "bpe")
+PRE_TOKENIZERS = ("whitespace", "punct", "wikitext")  # data/pre_tokenize.py
 OPTIMIZERS = ("sgd", "adamw", "ntasgd")
 SCHEDULES = ("plateau", "cosine", "linear", "constant")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -280,6 +281,13 @@ class DataConfig:
     tokenizer: str = option("word", "Tokenizer.", choices=TOKENIZERS)
     vocab_size: int = option(0, "Vocabulary cap (0 = none for word/char, 8192 for bpe).")
     min_freq: int = option(1, "Word/char tokenizer: minimum count to enter the vocabulary.")
+    pre_tokenize: str = option(
+        "whitespace",
+        "Word tokenizer: how text is cut into words, for training and for every text read later: "
+        "whitespace; punct (punctuation split off); wikitext (raw English to WikiText's form: "
+        "don 't, well @-@ known, 1 @,@ 000).",
+        choices=PRE_TOKENIZERS,
+    )
     text_column: str = option("text", "Hugging Face dataset: the text column.")
     train_split: str = option("train", "Hugging Face dataset: the training split.")
     valid_split: str = option(
@@ -292,6 +300,8 @@ class DataConfig:
         _check_choices(self)
         _positive("vocab-size", self.vocab_size, allow_zero=True)
         _positive("min-freq", self.min_freq)
+        if self.pre_tokenize != "whitespace" and self.tokenizer != "word":
+            raise LstmlmError(f"--pre-tokenize applies to the word tokenizer, not {self.tokenizer}")
         if self.tokenizer == "bpe" and 0 < self.vocab_size < 260:
             raise LstmlmError(
                 f"--vocab-size for bpe must be at least 260 (256 bytes + specials); got {self.vocab_size}"

@@ -121,6 +121,7 @@ def build_tokenizer(config: RunConfig, corpus: Corpus, *, on_progress: Progress 
         corpus.splits["train"],
         vocab_size=dc.vocab_size,
         min_freq=dc.min_freq,
+        pre_tokenize=dc.pre_tokenize,
         on_progress=on_progress,
     )
 

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from lstmlm.data.tokenizer import Tokenizer
 from lstmlm.errors import LstmlmError
+from lstmlm.files import write_atomic
 from lstmlm.model.lm import LanguageModel
 
 DEFAULT_SUITE = Path(__file__).resolve().parents[1] / "data" / "default" / "agreement_suite.jsonl"
@@ -65,6 +66,28 @@ class PairScore:
             return None
         return self.prefix_good > self.prefix_bad
 
+    def to_dict(self) -> dict[str, Any]:
+        """One line of ``agreement --pairs``: the pair, its fields, both scores and decisions."""
+        return {
+            "line": self.pair.line,
+            "sentence_good": self.pair.good,
+            "sentence_bad": self.pair.bad,
+            **self.pair.fields,
+            "good_logprob": self.good_logprob,
+            "bad_logprob": self.bad_logprob,
+            "sentence_correct": self.sentence_correct,
+            "prefix_good_logprob": self.prefix_good,
+            "prefix_bad_logprob": self.prefix_bad,
+            "prefix_correct": self.prefix_correct,
+            "unk_tokens": self.unk_tokens,
+        }
+
+
+def write_pair_scores(scores: Sequence[PairScore], path: Path) -> None:
+    """Every pair's ``to_dict`` as one JSONL file, written atomically."""
+    lines = "".join(json.dumps(score.to_dict(), ensure_ascii=False) + "\n" for score in scores)
+    write_atomic(path, lines.encode("utf-8"))
+
 
 # ---------------------------------------------------------------- suites
 
@@ -85,21 +108,27 @@ def read_suite(path: Path) -> list[SuitePair]:
             record = json.loads(line)
         except json.JSONDecodeError as e:
             raise LstmlmError(f"{path}:{number}: not valid JSON ({e.msg})") from None
-        if not isinstance(record, dict):
-            raise LstmlmError(f"{path}:{number}: expected a JSON object")
-        for key in ("sentence_good", "sentence_bad"):
-            if not isinstance(record.get(key), str) or not record[key].strip():
-                raise LstmlmError(f"{path}:{number}: missing or empty {key!r}")
-        good, bad = record.pop("sentence_good"), record.pop("sentence_bad")
-        if good.split() == bad.split():
-            raise LstmlmError(f"{path}:{number}: sentence_good and sentence_bad are the same sentence")
-        pairs.append(SuitePair(good, bad, record, number))
+        pairs.append(pair_from_record(record, f"{path}:{number}", number))
     if not pairs:
         raise LstmlmError(f"{path}: the suite is empty")
     return pairs
 
 
-def check_fields(pairs: Sequence[SuitePair], keys: Sequence[str], path: Path) -> None:
+def pair_from_record(record: Any, where: str, line: int) -> SuitePair:
+    """A ``SuitePair`` from one BLiMP-format record (a JSON line, a dataset row)."""
+    if not isinstance(record, dict):
+        raise LstmlmError(f"{where}: expected a JSON object")
+    for key in ("sentence_good", "sentence_bad"):
+        if not isinstance(record.get(key), str) or not record[key].strip():
+            raise LstmlmError(f"{where}: missing or empty {key!r}")
+    fields = dict(record)
+    good, bad = fields.pop("sentence_good"), fields.pop("sentence_bad")
+    if good.split() == bad.split():
+        raise LstmlmError(f"{where}: sentence_good and sentence_bad are the same sentence")
+    return SuitePair(good, bad, fields, line)
+
+
+def check_fields(pairs: Sequence[SuitePair], keys: Sequence[str], path: Path | str) -> None:
     """Every ``--by`` field must occur in some pair; else list the fields the pairs have."""
     present = sorted({key for pair in pairs for key in pair.fields})
     missing = [key for key in keys if key not in present]

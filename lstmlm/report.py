@@ -311,6 +311,12 @@ GATE_COLUMNS = {
 }
 
 
+def _pre_tokenization(config: dict[str, Any]) -> str:
+    """`` (wikitext pre-tokenization)`` where the word tokenizer does not cut at whitespace alone."""
+    choice = config["data"].get("pre_tokenize", "whitespace")
+    return "" if choice == "whitespace" else f" ({choice} pre-tokenization)"
+
+
 def trace_table(trace: Any, layer: int, top: int) -> Table:
     """Per token: the mean of each gate, the mean |state| and the most active units."""
     values = trace.layers[layer]
@@ -413,7 +419,7 @@ def run_info(summary: Any) -> None:
                   f"dropout {m['dropout']}, {'tied' if m['tied'] else 'untied'}"),
         *([("regularisers", _regularisers(m))] if _regularisers(m) else []),
         ("parameters", f"{summary.parameters:,}"),
-        ("tokenizer", f"{summary.tokenizer}, vocabulary {summary.vocab_size:,}"),
+        ("tokenizer", f"{summary.tokenizer}{_pre_tokenization(config)}, vocabulary {summary.vocab_size:,}"),
         ("data", config["data"]["data"] or "default agreement corpus"),
         ("steps", f"{summary.step:,}"),
         ("best valid ppl", fmt(summary.best_valid_ppl)),

@@ -9,7 +9,7 @@ import typer
 
 from lstmlm import report
 from lstmlm.cli.app import command
-from lstmlm.cli.options import Device, JsonOut, RunDir
+from lstmlm.cli.options import Device, JsonOut, RunDir, Suite
 from lstmlm.cli.run_commands import warn_unknown_words
 from lstmlm.errors import LstmlmError
 
@@ -43,9 +43,7 @@ def inspect_(
             metavar="",
         ),
     ] = False,
-    suite: Annotated[
-        str, typer.Option(help="--find-units: 'default' or a minimal-pair JSONL file.")
-    ] = "default",
+    suite: Suite = "default",
     agreement: Annotated[
         str, typer.Option(metavar="[number|gender|both]", help="--find-units: which feature.")
     ] = "both",
@@ -113,10 +111,10 @@ def _trace(
 def _find_units(
     run: Run, suite: str, kinds: list[str], top: int, ks: list[int], plot: Path | None, json_out: bool
 ) -> None:
-    from lstmlm.pair_scoring import read_suite, resolve_suite
+    from lstmlm.suite_sources import load_suite
     from lstmlm.units import find_units, unit_trajectories
 
-    pairs = read_suite(resolve_suite(suite))
+    pairs, _ = load_suite(suite)
     findings = find_units(run.model, run.tokenizer, pairs, kinds, ks)
     shown = max(top, 10)
     if json_out:

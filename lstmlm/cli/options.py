@@ -33,6 +33,13 @@ JsonOut = Annotated[
     bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.", metavar="")
 ]
 Device = Annotated[str, typer.Option(metavar=choices(DEVICES), help="Where to run (auto: cuda, mps, cpu).")]
+Suite = Annotated[
+    str,
+    typer.Option(
+        help="Minimal pairs: 'default' (the grammar's suite), a BLiMP-style JSONL file, or a Hugging Face "
+        "dataset with sentence_good/sentence_bad columns (a save_to_disk folder, or hub NAME[:CONFIG])."
+    ),
+]
 
 
 def flag_name(name: str) -> str:

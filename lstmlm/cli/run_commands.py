@@ -9,7 +9,7 @@ import typer
 
 from lstmlm import report
 from lstmlm.cli.app import command
-from lstmlm.cli.options import Device, JsonOut, RunDir
+from lstmlm.cli.options import Device, JsonOut, RunDir, Suite
 from lstmlm.errors import LstmlmError
 
 if TYPE_CHECKING:
@@ -103,10 +103,16 @@ def warn_unknown_words(run: Run, text: str) -> None:
 @command("agreement")
 def agreement_(
     run_dir: RunDir,
-    suite: Annotated[
-        str, typer.Option(help="'default' (the grammar's suite) or a BLiMP-style JSONL file.")
-    ] = "default",
+    suite: Suite = "default",
     by: Annotated[str, typer.Option(help="Comma-separated fields to group by.")] = "construction,attractors",
+    pairs_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--pairs",
+            metavar="FILE",
+            help="Also write every pair as JSONL: both log-probabilities, the decisions, <unk> count.",
+        ),
+    ] = None,
     json_out: JsonOut = False,
     device: Device = "auto",
 ) -> None:
@@ -115,29 +121,34 @@ def agreement_(
         accuracy_by,
         accuracy_of,
         check_fields,
-        read_suite,
-        resolve_suite,
         score_pairs,
+        write_pair_scores,
     )
     from lstmlm.runs import load_run
     from lstmlm.runtime import resolve_device
+    from lstmlm.suite_sources import load_suite
 
     keys = [k.strip() for k in by.split(",") if k.strip()]
     if not keys:
         raise LstmlmError("--by needs at least one field name")
-    path = resolve_suite(suite)
-    pairs = read_suite(path)
-    check_fields(pairs, keys, path)
+    if pairs_out is not None and not pairs_out.parent.is_dir():
+        raise LstmlmError(f"--pairs: folder not found: {pairs_out.parent}")
+    pairs, label = load_suite(suite)
+    check_fields(pairs, keys, label)
     run = load_run(run_dir, device=resolve_device(device))
     scores = score_pairs(run.model, run.tokenizer, pairs)
+    if pairs_out is not None:
+        write_pair_scores(scores, pairs_out)
     rows = [a.to_dict() for a in accuracy_by(scores, keys)]
     overall = accuracy_of({"group": "all"}, scores).to_dict()
     if json_out:
         report.print_json(
-            {"run": str(run_dir), "suite": str(path), "by": keys, "groups": rows, "overall": overall}
+            {"run": str(run_dir), "suite": label, "by": keys, "groups": rows, "overall": overall}
         )
         return
-    report.agreement_result(f"Agreement on {path.name}", rows, keys, overall)
+    report.agreement_result(f"Agreement on {Path(label).name}", rows, keys, overall)
+    if pairs_out is not None:
+        report.info(f"wrote {pairs_out} ({len(scores)} pairs)")
 
 
 @command()

@@ -114,7 +114,7 @@ def _load_named(data: str, cfg: DataConfig, on_progress: Progress | None) -> Cor
         return _load_file(path, on_progress)
     if path.exists():
         raise LstmlmError(f"--data {data}: not a regular file or folder")
-    if not _looks_like_dataset_name(data):
+    if not looks_like_dataset_name(data):
         raise LstmlmError(f"--data {data}: no such file or folder")
     return _load_hub(data, cfg, on_progress)
 
@@ -196,7 +196,7 @@ def _with_valid(name: str, splits: dict[str, LineSource], *, missing: str) -> Co
     return Corpus(f"{name}; valid = last 5% of train (no {missing} found)", carved)
 
 
-def _looks_like_dataset_name(data: str) -> bool:
+def looks_like_dataset_name(data: str) -> bool:
     """``name`` or ``owner/name``, not a file name, and ``owner`` is not a local folder."""
     if not _HUB_NAME.fullmatch(data) or Path(data).suffix.lower() in _FILE_SUFFIXES:
         return False
@@ -215,7 +215,7 @@ def _load_saved_dataset(path: Path, cfg: DataConfig, on_progress: Progress | Non
     try:
         loaded = datasets.load_from_disk(str(path))
     except Exception as e:  # datasets raises many types for a damaged folder
-        raise LstmlmError(f"{path}: cannot load the saved dataset ({_one_line(e)})") from None
+        raise LstmlmError(f"{path}: cannot load the saved dataset ({one_line(e)})") from None
     return _from_dataset(loaded, cfg, f"{path} (saved dataset)", on_progress)
 
 
@@ -227,7 +227,7 @@ def _load_hub(name: str, cfg: DataConfig, on_progress: Progress | None) -> Corpu
     except Exception as e:  # network, authentication, unknown name or config ...
         raise LstmlmError(
             f"could not load dataset {label} from the Hugging Face hub "
-            f"(and no local file or folder has that name): {_one_line(e)}"
+            f"(and no local file or folder has that name): {one_line(e)}"
         ) from None
     return _from_dataset(loaded, cfg, f"{label} (Hugging Face dataset)", on_progress)
 
@@ -270,6 +270,6 @@ def _check_splits(corpus: Corpus) -> None:
         raise LstmlmError(f"{corpus.name}: the train split has no text (only empty lines)")
 
 
-def _one_line(error: Exception) -> str:
+def one_line(error: Exception) -> str:
     lines = str(error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__

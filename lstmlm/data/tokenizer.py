@@ -1,8 +1,9 @@
 """Word, character and byte-level BPE tokenizers, built and stored with `tokenizers`.
 
 Every kind is a plain `tokenizers.Tokenizer` saved as a standard ``tokenizer.json``;
-the kind is read back from its pre-tokenizer (WhitespaceSplit = word, Split = char,
-ByteLevel = bpe).
+the kind is read back from its pre-tokenizer (ByteLevel = bpe, a split into single
+characters = char, else word), and so is the word kind's ``pre_tokenize`` choice
+(``pre_tokenize.py``; a tokenizer saved before the choice existed reads as whitespace).
 
 The specials ``<unk>`` (id 0) and ``<eos>`` (id 1) live in the model vocabulary but are
 not registered as "added tokens", so their spellings are never matched inside text:
@@ -23,6 +24,7 @@ import numpy as np
 from tokenizers import Regex, decoders, models, pre_tokenizers, trainers
 from tokenizers import Tokenizer as HFTokenizer
 
+from lstmlm.data import pre_tokenize as pre
 from lstmlm.data.sources import LineSource, Progress
 from lstmlm.errors import LstmlmError
 from lstmlm.files import write_atomic
@@ -30,7 +32,6 @@ from lstmlm.files import write_atomic
 SPECIALS = ("<unk>", "<eos>")
 KINDS = ("word", "char", "bpe")
 DEFAULT_BPE_VOCAB = 8192
-_PRE_TOKENIZER_KINDS = {"WhitespaceSplit": "word", "Split": "char", "ByteLevel": "bpe"}
 _ANY_CHAR = r"[\s\S]"  # Oniguruma's "." does not match "\n"
 _NO_CAP = 2**31 - 1
 _BATCH_LINES = 10_000
@@ -42,6 +43,7 @@ def train_tokenizer(
     *,
     vocab_size: int = 0,
     min_freq: int = 1,
+    pre_tokenize: str = pre.DEFAULT,
     on_progress: Progress | None = None,
 ) -> Tokenizer:
     """Train a ``word``, ``char`` or ``bpe`` tokenizer on ``lines`` (the train split).
@@ -49,12 +51,15 @@ def train_tokenizer(
     ``vocab_size`` caps the whole vocabulary, specials included (most frequent units
     kept, ties broken by the trainer's fixed order); 0 means no cap for word/char and
     8192 for bpe. ``min_freq`` drops rarer words/chars (bpe: rarer merges).
+    ``pre_tokenize`` (word only): how text is cut into words (``pre_tokenize.py``).
     The same input always gives a byte-identical ``tokenizer.json``. The lines are
     streamed through the trainer in batches; ``on_progress(lines_done, lines_total)``
     follows them (total None when ``lines`` has no length).
     """
     if kind not in KINDS:
         raise LstmlmError(f"--tokenizer must be one of {', '.join(KINDS)} (got {kind!r})")
+    if pre_tokenize != pre.DEFAULT and kind != "word":
+        raise LstmlmError(f"--pre-tokenize applies to the word tokenizer, not {kind}")
     if kind != "bpe" and 0 < vocab_size <= len(SPECIALS):
         raise LstmlmError(
             f"--vocab-size {vocab_size} leaves no room for {kind}s next to {', '.join(SPECIALS)}"
@@ -62,14 +67,18 @@ def train_tokenizer(
     batches = _batches(lines, on_progress)
     if kind == "bpe":
         return Tokenizer(_train_bpe(batches, vocab_size or DEFAULT_BPE_VOCAB, min_freq))
-    pipeline = _word_pipeline if kind == "word" else _char_pipeline
-    vocab = _count_units(pipeline({}), batches, vocab_size, min_freq)
-    return Tokenizer(pipeline(vocab))
+    if kind == "word":
+        vocab = _count_units(_word_pipeline({}, pre_tokenize), batches, vocab_size, min_freq)
+        return Tokenizer(_word_pipeline(vocab, pre_tokenize))
+    vocab = _count_units(_char_pipeline({}), batches, vocab_size, min_freq)
+    return Tokenizer(_char_pipeline(vocab))
 
 
-def _word_pipeline(vocab: dict[str, int]) -> HFTokenizer:
+def _word_pipeline(vocab: dict[str, int], pre_tokenize: str) -> HFTokenizer:
     tok = HFTokenizer(models.WordLevel(vocab, unk_token=SPECIALS[0]))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    normalizer, tok.pre_tokenizer = pre.pipeline(pre_tokenize)
+    if normalizer is not None:
+        tok.normalizer = normalizer
     return tok
 
 
@@ -137,13 +146,13 @@ class Tokenizer:
 
     def __init__(self, hf: HFTokenizer, *, source: str = "tokenizer") -> None:
         self._hf = hf
-        self.kind = _kind_of(hf, source)
+        self.kind, self.pre_tokenize = _kind_of(hf, source)
         self.unk_id = hf.token_to_id(SPECIALS[0])
         self.eos_id = _eos_id(hf, source)
         self.vocab_size = hf.get_vocab_size(with_added_tokens=True)
 
     def __repr__(self) -> str:
-        return f"Tokenizer(kind={self.kind!r}, vocab_size={self.vocab_size})"
+        return f"Tokenizer({self.kind!r}, pre_tokenize={self.pre_tokenize!r}, vocab_size={self.vocab_size})"
 
     def encode_lines(self, lines: Iterable[str], *, dtype: type = np.int64) -> np.ndarray:
         """Ids of every line followed by ``<eos>``, as one flat array of ``dtype``."""
@@ -221,12 +230,24 @@ class Tokenizer:
         return cls(hf, source=source)
 
 
-def _kind_of(hf: HFTokenizer, source: str) -> str:
-    pre_tokenizer = json.loads(hf.to_str()).get("pre_tokenizer") or {}
-    kind = _PRE_TOKENIZER_KINDS.get(pre_tokenizer.get("type"))
-    if kind is None:
-        raise LstmlmError(f"{source}: not an lstmlm tokenizer (unknown pre-tokenizer)")
-    return kind
+def _kind_of(hf: HFTokenizer, source: str) -> tuple[str, str | None]:
+    """(kind, the word kind's pre-tokenization or None) of a loaded tokenizer."""
+    stored = json.loads(hf.to_str())
+    pipeline = (stored.get("normalizer"), stored.get("pre_tokenizer"))
+    if pipeline[1] is not None and pipeline[1].get("type") == "ByteLevel":
+        return "bpe", None
+    if pipeline == _components(_char_pipeline({})):
+        return "char", None
+    for name in pre.PRE_TOKENIZERS:
+        if pipeline == _components(_word_pipeline({}, name)):
+            return "word", name
+    raise LstmlmError(f"{source}: not an lstmlm tokenizer (unknown pre-tokenizer)")
+
+
+def _components(tok: HFTokenizer) -> tuple[object, object]:
+    """The normalizer and pre-tokenizer as ``tokenizer.json`` stores them."""
+    stored = json.loads(tok.to_str())
+    return stored.get("normalizer"), stored.get("pre_tokenizer")
 
 
 def _eos_id(hf: HFTokenizer, source: str) -> int:
