@@ -31,6 +31,7 @@ from lstmlm.files import write_atomic
 from lstmlm.model.lm import LanguageModel
 
 DEFAULT_SUITE = Path(__file__).resolve().parents[1] / "data" / "default" / "agreement_suite.jsonl"
+NAMED_SUITES = {"default": "agreement_suite.jsonl", "long-range": "long_range_suite.jsonl"}  # --suite NAME
 
 
 @dataclass
@@ -140,18 +141,21 @@ def check_fields(pairs: Sequence[SuitePair], keys: Sequence[str], path: Path | s
 
 
 def resolve_suite(name: str) -> Path:
-    """``default`` is the grammar's suite shipped in ``data/default`` (regenerated if absent)."""
-    if name != "default":
+    """``default`` and ``long-range`` are the grammar's suites shipped in ``data/default``
+    (regenerated into the cache if absent)."""
+    if name not in NAMED_SUITES:
         return Path(name)
-    if not DEFAULT_SUITE.exists():
-        from lstmlm.data.grammar.suites import generate_pairs, write_jsonl
+    shipped = DEFAULT_SUITE.parent / NAMED_SUITES[name]
+    if shipped.exists():
+        return shipped
+    from lstmlm.data.grammar import suites
 
-        cache = Path.home() / ".cache" / "lstmlm" / DEFAULT_SUITE.name
-        if not cache.exists():
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            write_jsonl(generate_pairs(40, seed=0), cache)
-        return cache
-    return DEFAULT_SUITE
+    cache = Path.home() / ".cache" / "lstmlm" / shipped.name
+    if not cache.exists():
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        pairs = suites.default_suites()[shipped.stem]
+        suites.write_jsonl(pairs, cache)
+    return cache
 
 
 # ---------------------------------------------------------------- log-probabilities
@@ -283,11 +287,28 @@ class Accuracy:
         }
 
 
+#: ``--by distance`` groups distances (tokens between controller and target) into these bins
+DISTANCE_BINS = (0, 10, 35, 70, 140)
+
+
+def distance_bin(distance: int) -> str:
+    """``"0-9"``, ``"10-34"``, ``"35-69"``, ``"70-139"`` or ``"140+"``."""
+    lower = max(b for b in DISTANCE_BINS if b <= distance)
+    upper = next((b for b in DISTANCE_BINS if b > distance), None)
+    return f"{lower}+" if upper is None else f"{lower}-{upper - 1}"
+
+
+def _group_value(pair: SuitePair, key: str) -> Any:
+    value = pair.fields.get(key, "-")
+    return distance_bin(value) if key == "distance" and isinstance(value, int) else value
+
+
 def accuracy_by(scores: Iterable[PairScore], keys: Sequence[str]) -> list[Accuracy]:
-    """Accuracy per combination of ``keys`` (missing fields group as "-"), sorted."""
+    """Accuracy per combination of ``keys`` (missing fields group as "-", distances as
+    ``distance_bin``), sorted."""
     groups: dict[tuple, list[PairScore]] = defaultdict(list)
     for score in scores:
-        groups[tuple(score.pair.fields.get(k, "-") for k in keys)].append(score)
+        groups[tuple(_group_value(score.pair, k) for k in keys)].append(score)
     return [
         accuracy_of(dict(zip(keys, key, strict=True)), groups[key]) for key in sorted(groups, key=_sort_key)
     ]
@@ -307,7 +328,15 @@ def accuracy_of(group: dict[str, Any], scores: Sequence[PairScore]) -> Accuracy:
 
 
 def _sort_key(key: tuple) -> tuple:
-    return tuple((0, v, "") if isinstance(v, int | float) else (1, 0, str(v)) for v in key)
+    """Numbers in order, then distance bins by their lower end, then other labels."""
+    return tuple(
+        (0, v, "")
+        if isinstance(v, int | float)
+        else (1, int(str(v).rstrip("+").split("-")[0]), str(v))
+        if str(v)[:1].isdigit()
+        else (2, 0, str(v))
+        for v in key
+    )
 
 
 # ---------------------------------------------------------------- the demo

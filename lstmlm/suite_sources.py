@@ -1,4 +1,5 @@
-"""Where ``--suite`` finds its minimal pairs: the grammar's suite, a JSONL file, or a Hugging
+"""Where ``--suite`` finds its minimal pairs: the grammar's suites (``default``,
+``long-range``), a JSONL file, or a Hugging
 Face dataset in the BLiMP layout (columns ``sentence_good``, ``sentence_bad``, any others
 kept as grouping fields), saved with ``save_to_disk`` or named on the hub as ``NAME`` or
 ``NAME:CONFIG`` (e.g. ``nyu-mll/blimp:anaphor_gender_agreement``).
@@ -11,13 +12,13 @@ from typing import Any
 
 from lstmlm.data.corpus import looks_like_dataset_name, one_line
 from lstmlm.errors import LstmlmError
-from lstmlm.pair_scoring import SuitePair, pair_from_record, read_suite, resolve_suite
+from lstmlm.pair_scoring import NAMED_SUITES, SuitePair, pair_from_record, read_suite, resolve_suite
 
 
 def load_suite(name: str) -> tuple[list[SuitePair], str]:
     """The pairs ``--suite name`` stands for, and how to name them in output."""
     path = Path(name)
-    if name == "default" or path.is_file() or path.suffix.lower() == ".jsonl":
+    if name in NAMED_SUITES or path.is_file() or path.suffix.lower() == ".jsonl":
         path = resolve_suite(name)
         return read_suite(path), str(path)
     if path.is_dir():

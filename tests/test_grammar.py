@@ -56,7 +56,14 @@ from lstmlm.data.grammar.words import (
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "default"
-DATA_FILES = ("train.txt", "valid.txt", "test.txt", "agreement_suite.jsonl", "agreement_suite_heldout.jsonl")
+DATA_FILES = (
+    "train.txt",
+    "valid.txt",
+    "test.txt",
+    "agreement_suite.jsonl",
+    "agreement_suite_heldout.jsonl",
+    "long_range_suite.jsonl",
+)
 PAIR_KEYS = {
     "sentence_good",
     "sentence_bad",

@@ -157,7 +157,7 @@ def _obj_rel(ctx: GenerationContext, spec: ConstructionSpec) -> LineBuilder:
     return b
 
 
-def _pronoun_subject(ctx: GenerationContext, spec: ConstructionSpec) -> tuple[LineBuilder, Ref, str | None]:
+def pronoun_subject(ctx: GenerationContext, spec: ConstructionSpec) -> tuple[LineBuilder, Ref, str | None]:
     """Subject plus PPs for pronoun constructions; returns the bad pronoun gender."""
     b = LineBuilder()
     if not ctx.pair:
@@ -181,7 +181,7 @@ def _pronoun_subject(ctx: GenerationContext, spec: ConstructionSpec) -> tuple[Li
     return b, ref, bad_gender
 
 
-def _mark_pronoun(b: LineBuilder, case: str, ref: Ref, bad_gender: str | None) -> Ref:
+def mark_pronoun(b: LineBuilder, case: str, ref: Ref, bad_gender: str | None) -> Ref:
     """Add a pronoun for ``ref``, mark it for pairs; returns the pronoun as a referent."""
     agreement = add_pronoun(b, case, ref)
     if bad_gender is not None:
@@ -189,7 +189,7 @@ def _mark_pronoun(b: LineBuilder, case: str, ref: Ref, bad_gender: str | None) -
     return Ref(agreement.target, ref.number, ref.gender)
 
 
-def _continuation(ctx: GenerationContext, b: LineBuilder, ref: Ref) -> None:
+def continuation(ctx: GenerationContext, b: LineBuilder, ref: Ref) -> None:
     """What follows a subject pronoun: number-neutral in pairs."""
     if ctx.pair:
         predicate(ctx, b, ref, PAST, plain=True, copula=False)
@@ -199,12 +199,12 @@ def _continuation(ctx: GenerationContext, b: LineBuilder, ref: Ref) -> None:
 
 def _pronoun_construction(ctx: GenerationContext, spec: ConstructionSpec) -> LineBuilder:
     """The queen said that she laughed . / The queen said that the boys like her ."""
-    b, ref, bad_gender = _pronoun_subject(ctx, spec)
+    b, ref, bad_gender = pronoun_subject(ctx, spec)
     roll = ctx.rng.random()
     if ctx.pair or roll < 0.6:
         emit_verb(b, verb_from(ctx.rng, CLAUSE_VERBS), ref, PAST if ctx.pair else random_tense(ctx))
         b.add("that")
-        _continuation(ctx, b, _mark_pronoun(b, "subj", ref, bad_gender))
+        continuation(ctx, b, mark_pronoun(b, "subj", ref, bad_gender))
     elif roll < 0.8:
         emit_verb(b, verb_from(ctx.rng, CLAUSE_VERBS), ref, random_tense(ctx))
         b.add("that")
@@ -216,16 +216,16 @@ def _pronoun_construction(ctx: GenerationContext, spec: ConstructionSpec) -> Lin
     else:
         emit_verb(b, verb_from(ctx.rng, ANIMATE_INTRANSITIVE), ref, random_tense(ctx))
         b.add(ctx.rng.choice(CONNECTORS))
-        _continuation(ctx, b, _mark_pronoun(b, "subj", ref, None))
+        continuation(ctx, b, mark_pronoun(b, "subj", ref, None))
     b.add(".")
     return b
 
 
 def _reflexive(ctx: GenerationContext, spec: ConstructionSpec) -> LineBuilder:
     """The boys near the girl hurt themselves ."""
-    b, ref, bad_gender = _pronoun_subject(ctx, spec)
+    b, ref, bad_gender = pronoun_subject(ctx, spec)
     emit_verb(b, verb_from(ctx.rng, REFLEXIVE_VERBS), ref, PAST if ctx.pair else random_tense(ctx))
-    _mark_pronoun(b, "refl", ref, bad_gender)
+    mark_pronoun(b, "refl", ref, bad_gender)
     if ctx.rng.random() < 0.2:
         b.add(ctx.rng.choice(MANNER_ADVERBS))
     b.add(".")
@@ -240,10 +240,10 @@ def _across_sentence(ctx: GenerationContext, spec: ConstructionSpec) -> LineBuil
         add_pps(ctx, b, free_specs(ctx, spec.attractors + spec.extra), ref)
         predicate(ctx, b, ref, random_tense(ctx))
         b.add(".")
-        _continuation(ctx, b, _mark_pronoun(b, "subj", ref, None))
+        continuation(ctx, b, mark_pronoun(b, "subj", ref, None))
         b.add(".")
         return b
-    b, ref, bad_gender = _pronoun_subject(ctx, spec)
+    b, ref, bad_gender = pronoun_subject(ctx, spec)
     if ctx.pair:
         emit_verb(b, verb_from(ctx.rng, ANIMATE_INTRANSITIVE), ref, PAST)
         if ctx.rng.random() < 0.3:
@@ -251,7 +251,7 @@ def _across_sentence(ctx: GenerationContext, spec: ConstructionSpec) -> LineBuil
     else:
         predicate(ctx, b, ref, random_tense(ctx))
     b.add(".")
-    _continuation(ctx, b, _mark_pronoun(b, "subj", ref, bad_gender))
+    continuation(ctx, b, mark_pronoun(b, "subj", ref, bad_gender))
     b.add(".")
     return b
 

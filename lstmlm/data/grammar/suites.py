@@ -151,10 +151,46 @@ def write_jsonl(pairs: list[dict], path: str | Path) -> None:
 
 
 def default_suites() -> dict[str, list[dict]]:
-    """The committed suites: ``agreement_suite`` and ``agreement_suite_heldout``."""
+    """The committed suites: ``agreement_suite``, ``agreement_suite_heldout``, ``long_range_suite``."""
     return {
         "agreement_suite": generate_pairs(SUITE_PAIRS_PER_CONDITION, SUITE_SEED),
         "agreement_suite_heldout": generate_pairs(
             HELDOUT_SUITE_PAIRS_PER_CONDITION, HELDOUT_SUITE_SEED, heldout=True
         ),
+        "long_range_suite": generate_long_range_pairs(LONG_RANGE_PAIRS_PER_CONDITION, SUITE_SEED),
     }
+
+
+#: Intervening sentences in the long-range suite (``--suite long-range``).
+LONG_RANGE_BETWEEN = (1, 2, 4, 8, 16, 28)
+LONG_RANGE_PAIRS_PER_CONDITION = 20
+
+
+def generate_long_range_pairs(n_per_condition: int, seed: int) -> list[dict]:
+    """Long-range pronoun pairs (``discourse.py``): ``n_per_condition`` for each number of
+    intervening sentences and each agreement (gender, number). Records as ``generate_pairs``',
+    construction ``long_range``, plus ``sentences_between``."""
+    from lstmlm.data.grammar.discourse import CONSTRUCTION, long_range_discourse
+
+    records = []
+    for between in LONG_RANGE_BETWEEN:
+        for agreement in ("gender", "number"):
+            rng = random.Random(f"{seed}:{CONSTRUCTION}:{between}:{agreement}")
+            ctx = GenerationContext(rng, TRAIN_LEXICON, TRAIN_LEXICON, pair=True)
+            seen: set[str] = set()
+            for _ in range(100 * n_per_condition):
+                if len(seen) == n_per_condition:
+                    break
+                builder = long_range_discourse(ctx, between, agreement)
+                pair = _long_range_pair(builder, agreement)
+                if pair.good.text not in seen:
+                    seen.add(pair.good.text)
+                    records.append({**pair.to_dict(len(records)), "sentences_between": between})
+    return records
+
+
+def _long_range_pair(builder: LineBuilder, agreement: str) -> PairStructure:
+    sentence = builder.build("long_range")
+    assert builder.target is not None and builder.bad is not None, sentence.text
+    attractors = count_attractors(sentence, builder.target, agreement)
+    return PairStructure(sentence, builder.target, builder.bad, agreement, attractors)

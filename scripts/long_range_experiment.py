@@ -1,0 +1,148 @@
+"""Does the LSTM remember for long periods where a simple RNN forgets? Accuracy vs distance.
+
+Each cell is trained with the same budget (``configs/demo.toml``'s model and optimiser,
+``--steps`` steps, the same data and seeds) on the default agreement corpus plus
+``--discourses`` long-range discourses (``lstmlm/data/grammar/discourse.py``: a referent,
+1-28 sentences about things, then a pronoun agreeing with it), so the dependencies cross
+BPTT windows and the state must carry them. Each run is then scored on ``--suite
+long-range`` (pronoun pairs 6-268 tokens apart); the table pools every seed's pairs per
+distance bin with a 95% Wilson interval, and a PNG plots accuracy against distance.
+
+    python scripts/long_range_experiment.py                       # lstm gru rnn-tanh, seeds 1-3
+    python scripts/long_range_experiment.py --cells lstm rnn-tanh mlstm --steps 4000 --jobs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lstmlm.data.grammar.discourse import long_range_lines  # noqa: E402
+from lstmlm.pair_scoring import DISTANCE_BINS, distance_bin, score_pairs, wilson_interval  # noqa: E402
+from lstmlm.suite_sources import load_suite  # noqa: E402
+
+BINS = [distance_bin(b) for b in DISTANCE_BINS]
+Table = dict[str, tuple[float, float, float, int]]  # distance bin -> accuracy, low, high, pairs
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--cells", nargs="+", default=["lstm", "gru", "rnn-tanh"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    p.add_argument("--steps", type=int, default=3000, help="training steps per run (the budget)")
+    p.add_argument("--bptt", type=int, default=35)
+    p.add_argument("--discourses", type=int, default=8000, help="long-range discourses added to train")
+    p.add_argument("--work", type=Path, default=Path("runs/long_range"), help="corpus and run folders")
+    p.add_argument("--jobs", type=int, default=2, help="runs trained at once (1 thread each)")
+    p.add_argument("--plot", type=Path, default=None, help="PNG to write (default: WORK/long_range.png)")
+    return p.parse_args()
+
+
+def write_corpus(folder: Path, discourses: int) -> Path:
+    """The default corpus's splits with long-range discourses appended (train) or mixed in."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sizes = {"train": discourses, "valid": discourses // 20, "test": discourses // 20}
+    for seed, (split, n) in enumerate(sizes.items()):
+        lines = (ROOT / "data" / "default" / f"{split}.txt").read_text(encoding="utf-8").splitlines()
+        text = "\n".join(lines + long_range_lines(n, seed=100 + seed)) + "\n"
+        (folder / f"{split}.txt").write_text(text, encoding="utf-8")
+    return folder
+
+
+def train(cell: str, seed: int, corpus: Path, args: argparse.Namespace) -> Path:
+    out = args.work / f"{cell}-seed{seed}"
+    command = [sys.executable, "-m", "lstmlm", "train", "--config", str(ROOT / "configs" / "demo.toml")]
+    command += ["--data", str(corpus), "--out", str(out), "--overwrite", "--cell", cell, "--seed", str(seed)]
+    command += ["--max-steps", str(args.steps), "--bptt", str(args.bptt), "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    log = out.with_suffix(".log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as f:
+        subprocess.run(command, check=True, stdout=f, stderr=subprocess.STDOUT, env=env)
+    return out
+
+
+def score(run_dir: Path) -> dict[str, list[bool]]:
+    """Sentence-rule decisions of one run on the long-range suite, per distance bin."""
+    from lstmlm.runs import load_run
+
+    run = load_run(run_dir, device="cpu")
+    pairs, _ = load_suite("long-range")
+    decisions: dict[str, list[bool]] = {b: [] for b in BINS}
+    for result in score_pairs(run.model, run.tokenizer, pairs):
+        decisions[distance_bin(result.pair.fields["distance"])].append(result.sentence_correct)
+    return decisions
+
+
+def pooled(per_seed: list[dict[str, list[bool]]]) -> Table:
+    """Per bin: accuracy, 95% interval and pair count over every seed's pairs."""
+    table = {}
+    for b in BINS:
+        decisions = [d for run in per_seed for d in run[b]]
+        if decisions:
+            low, high = wilson_interval(sum(decisions), len(decisions))
+            table[b] = (sum(decisions) / len(decisions), low, high, len(decisions))
+    return table
+
+
+def print_table(
+    results: dict[str, dict[str, tuple[float, float, float, int]]], args: argparse.Namespace
+) -> None:
+    seeds = len(args.seeds)
+    print(f"\nlong-range pronoun agreement, sentence rule, {seeds} seeds pooled, {args.steps} steps each")
+    print(f"{'cell':10}" + "".join(f"{b + ' tokens':>22}" for b in BINS))
+    for cell, table in results.items():
+        cells = [f"{100 * a:5.1f}% [{100 * lo:.0f}-{100 * hi:.0f}] n={n}" if (a, lo, hi, n) else ""
+                 for a, lo, hi, n in (table.get(b, (0, 0, 0, 0)) for b in BINS)]  # fmt: skip
+        print(f"{cell:10}" + "".join(f"{c:>22}" for c in cells))
+
+
+def plot(results: dict[str, Table], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for cell, table in results.items():
+        bins = [b for b in BINS if b in table]
+        x = list(range(len(bins)))
+        accuracy = [table[b][0] for b in bins]
+        errors = [
+            [a - table[b][1] for a, b in zip(accuracy, bins, strict=True)],
+            [table[b][2] - a for a, b in zip(accuracy, bins, strict=True)],
+        ]
+        ax.errorbar(x, accuracy, yerr=errors, marker="o", capsize=3, label=cell)
+        ax.set_xticks(x, [f"{b}" for b in bins])
+    ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("tokens between antecedent and pronoun")
+    ax.set_ylabel("accuracy (95% interval)")
+    ax.set_ylim(0.3, 1.02)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    args = parse_args()
+    corpus = write_corpus(args.work / "corpus", args.discourses)
+    jobs = [(cell, seed) for cell in args.cells for seed in args.seeds]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        runs = dict(zip(jobs, pool.map(lambda job: train(*job, corpus, args), jobs), strict=True))
+    results = {cell: pooled([score(runs[cell, seed]) for seed in args.seeds]) for cell in args.cells}
+    print_table(results, args)
+    (args.work / "long_range.json").write_text(json.dumps(results, indent=2) + "\n")
+    plot(results, args.plot or args.work / "long_range.png")
+
+
+if __name__ == "__main__":
+    main()
