@@ -125,7 +125,7 @@ def plot(results: dict[str, Table], path: Path) -> None:
     ax.axhline(0.5, color="grey", lw=0.8, ls=":")
     ax.set_xlabel("tokens between antecedent and pronoun")
     ax.set_ylabel("accuracy (95% interval)")
-    ax.set_ylim(0.3, 1.02)
+    ax.set_ylim(0.0, 1.02)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
