@@ -12,7 +12,10 @@ number pairs, of the other number (singular), so they are attractors in the usua
 
 from __future__ import annotations
 
+import random
+
 from lstmlm.data.grammar.constructions import continuation, mark_pronoun, pronoun_subject
+from lstmlm.data.grammar.lexicon import TRAIN_LEXICON
 from lstmlm.data.grammar.phrases import ConstructionSpec, GenerationContext, add_pps, subject_phrase
 from lstmlm.data.grammar.predicates import emit_verb, predicate, random_tense, verb_from
 from lstmlm.data.grammar.structures import LineBuilder, Ref
@@ -46,10 +49,6 @@ def _sentence_about_things(ctx: GenerationContext, b: LineBuilder, number: str) 
 def long_range_lines(n: int, seed: int, max_between: int = 28) -> list[str]:
     """``n`` training discourses (not pairs): 1 to ``max_between`` sentences between the
     antecedent and its pronoun, short gaps more often than long ones (weight 1/k)."""
-    import random
-
-    from lstmlm.data.grammar.lexicon import TRAIN_LEXICON
-
     rng = random.Random(f"{seed}:{CONSTRUCTION}:train")
     ctx = GenerationContext(rng, TRAIN_LEXICON, TRAIN_LEXICON, pair=False)
     gaps = range(1, max_between + 1)

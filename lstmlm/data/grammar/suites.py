@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lstmlm.data.grammar.constructions import CONSTRUCTIONS, Construction
+from lstmlm.data.grammar.discourse import CONSTRUCTION, long_range_discourse
 from lstmlm.data.grammar.lexicon import HELDOUT_LEXICON, TRAIN_LEXICON
 from lstmlm.data.grammar.phrases import ConstructionSpec, GenerationContext
 from lstmlm.data.grammar.structures import Agreement, LineBuilder, Sentence, count_attractors
@@ -170,8 +171,6 @@ def generate_long_range_pairs(n_per_condition: int, seed: int) -> list[dict]:
     """Long-range pronoun pairs (``discourse.py``): ``n_per_condition`` for each number of
     intervening sentences and each agreement (gender, number). Records as ``generate_pairs``',
     construction ``long_range``, plus ``sentences_between``."""
-    from lstmlm.data.grammar.discourse import CONSTRUCTION, long_range_discourse
-
     records = []
     for between in LONG_RANGE_BETWEEN:
         for agreement in ("gender", "number"):
@@ -190,7 +189,7 @@ def generate_long_range_pairs(n_per_condition: int, seed: int) -> list[dict]:
 
 
 def _long_range_pair(builder: LineBuilder, agreement: str) -> PairStructure:
-    sentence = builder.build("long_range")
+    sentence = builder.build(CONSTRUCTION)
     assert builder.target is not None and builder.bad is not None, sentence.text
     attractors = count_attractors(sentence, builder.target, agreement)
     return PairStructure(sentence, builder.target, builder.bad, agreement, attractors)
