@@ -1,3 +1,57 @@
-"""lstmlm: train, evaluate, sample and understand recurrent word-level language models."""
+"""lstmlm: train, evaluate, sample and understand recurrent word-level language models.
+
+From Python (README, "From Python")::
+
+    import lstmlm
+    lm = lstmlm.load("runs/demo")
+    print(lm.generate("The keys to the cabinet", max_tokens=20, seed=1))
+
+The names below are imported on first use, so ``import lstmlm`` loads neither torch nor
+the training loop (the command line starts fast because of it).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from lstmlm.api import Model, load
+    from lstmlm.data.tokenizer import Tokenizer
+    from lstmlm.errors import LstmlmError
+    from lstmlm.evaluate import Evaluation
+    from lstmlm.surprisal import SentenceScore, TokenScore, WordScore
+
+_PUBLIC = {
+    "load": "lstmlm.api",
+    "Model": "lstmlm.api",
+    "SentenceScore": "lstmlm.surprisal",
+    "TokenScore": "lstmlm.surprisal",
+    "WordScore": "lstmlm.surprisal",
+    "Evaluation": "lstmlm.evaluate",
+    "Tokenizer": "lstmlm.data.tokenizer",
+    "LstmlmError": "lstmlm.errors",
+}
+__all__ = [
+    "Evaluation",
+    "LstmlmError",
+    "Model",
+    "SentenceScore",
+    "TokenScore",
+    "Tokenizer",
+    "WordScore",
+    "__version__",
+    "load",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'lstmlm' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -299,6 +299,29 @@ def agreement_demo(rows: list[Any]) -> None:
     console.print(f"[{style}]{right}/{len(rows)} prompts prefer the agreeing form[/]")
 
 
+def surprisal_tables(scores: list[Any], unk_token: str | None) -> None:
+    """``lstmlm score``: one table per sentence (word, surprisal in bits, its tokens if
+    several) and the sentence's total log-probability."""
+    for score in scores:
+        table = Table(title=score.text, title_justify="left", title_style="bold")
+        table.add_column("word")
+        table.add_column("surprisal (bits)", justify="right")
+        table.add_column("tokens", style="dim")
+        for word in score.words:
+            pieces = [t.token for t in word.tokens]
+            style = "red" if unk_token in pieces else ""
+            split = " ".join(pieces) if len(pieces) != 1 or pieces[0] != word.word else ""
+            table.add_row(f"[{style}]{escape(word.word)}[/]" if style else escape(word.word),
+                          f"{word.surprisal_bits:.2f}", escape(split))  # fmt: skip
+        end = score.tokens[-1]
+        table.add_row("[dim]<eos>[/]", f"{end.surprisal_bits:.2f}", "")
+        console.print(table)
+        console.print(
+            f"  log P = {score.logprob:.3f} nats = {score.surprisal_bits:.2f} bits over "
+            f"{len(score.tokens)} tokens ({len(score.words)} words + <eos>)"
+        )
+
+
 GATE_COLUMNS = {
     "forget_gate": "forget",
     "input_gate": "input",

@@ -15,6 +15,14 @@ def imported_after(statement: str, modules: tuple[str, ...]) -> list[str]:
     return result.stdout.split()
 
 
+def test_import_lstmlm_is_light() -> None:
+    """``import lstmlm`` loads nothing heavy; its public names load on first use, never the loop."""
+    heavy = ("torch", "numpy", "lstmlm.api", "lstmlm.train", "lstmlm.launch")
+    assert imported_after("import lstmlm", heavy) == []
+    used = imported_after("import lstmlm\nlstmlm.load, lstmlm.SentenceScore", heavy)
+    assert used == ["torch", "numpy", "lstmlm.api"]
+
+
 def test_the_cli_imports_no_heavy_library() -> None:
     """``lstmlm --help`` and ``lstmlm info`` stay fast: torch, datasets, matplotlib load on use."""
     heavy = ("torch", "datasets", "matplotlib", "numpy", "lstmlm.train")
@@ -22,7 +30,15 @@ def test_the_cli_imports_no_heavy_library() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["lstmlm.runs", "lstmlm.evaluate", "lstmlm.generate", "lstmlm.pair_scoring", "lstmlm.units"]
+    "module",
+    [
+        "lstmlm.runs",
+        "lstmlm.evaluate",
+        "lstmlm.generate",
+        "lstmlm.pair_scoring",
+        "lstmlm.units",
+        "lstmlm.api",
+    ],
 )
 def test_reading_a_run_imports_neither_the_loop_nor_the_compiler(module: str) -> None:
     """eval, generate, agreement and inspect do not import the training loop or torch._dynamo."""

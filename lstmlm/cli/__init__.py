@@ -12,6 +12,7 @@ import sys
 from lstmlm.cli import train_command  # noqa: F401
 from lstmlm.cli import eval_command  # noqa: F401
 from lstmlm.cli import run_commands  # noqa: F401
+from lstmlm.cli import score_command  # noqa: F401
 from lstmlm.cli import inspect_command  # noqa: F401
 from lstmlm.cli.app import app, os_error_line
 

@@ -1,0 +1,71 @@
+"""``lstmlm score``: per-word surprisal and sentence log-probabilities of text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lstmlm import report
+from lstmlm.cli.app import command
+from lstmlm.cli.options import Device, RunDir
+from lstmlm.errors import LstmlmError
+
+
+@command("score")
+def score_(
+    run_dir: RunDir,
+    text: Annotated[
+        list[str] | None, typer.Option("--text", help="A sentence to score (repeat for more).")
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", metavar="FILE", help="Score each line of this UTF-8 file.")
+    ] = None,
+    context: Annotated[
+        bool,
+        typer.Option(
+            "--context/--fresh",
+            help="Carry the state from line to line (one text), or start each line fresh.",
+        ),
+    ] = False,
+    last: Annotated[
+        bool, typer.Option("--last", help="Use the latest weights instead of the best on valid.", metavar="")
+    ] = False,
+    jsonl: Annotated[
+        bool,
+        typer.Option("--json", help="Print one JSON object per line (JSONL) on stdout only.", metavar=""),
+    ] = False,
+    device: Device = "auto",
+) -> None:
+    """Surprisal (bits) of every word, and each sentence's log-probability.
+
+    A word the tokenizer splits into several tokens gets their sum. Each line is scored
+    after an <eos> and closed by one, as in training; <eos> counts in the sentence total.
+    """
+    lines = _input_lines(text, file)
+    from lstmlm.api import load
+    from lstmlm.runtime import resolve_device
+
+    model = load(run_dir, weights="last" if last else "best", device=resolve_device(device))
+    scores = model.score(lines, context=context)
+    if jsonl:
+        for score in scores:
+            print(json.dumps(score.to_dict(), ensure_ascii=False))
+        return
+    unk = model.tokenizer.unk_id
+    report.surprisal_tables(scores, unk_token=None if unk is None else model.tokenizer.decode([unk]))
+
+
+def _input_lines(text: list[str] | None, file: Path | None) -> list[str]:
+    if (text is None) == (file is None):
+        raise LstmlmError("give the text to score: --text SENTENCE or --file FILE (one of them)")
+    if file is None:
+        return [line for t in text or [] for line in t.splitlines()]
+    if not file.is_file():
+        raise LstmlmError(f"--file: not found: {file}")
+    try:
+        return file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise LstmlmError(f"--file: {file} is not UTF-8 text ({e.reason} at byte {e.start})") from None
