@@ -9,7 +9,7 @@ long-range`` (pronoun pairs 6-268 tokens apart); the table pools every seed's pa
 distance bin with a 95% Wilson interval, and a PNG plots accuracy against distance.
 
     python scripts/long_range_experiment.py                       # lstm gru rnn-tanh, seeds 1-3
-    python scripts/long_range_experiment.py --cells lstm rnn-tanh mlstm --steps 4000 --jobs 2
+    python scripts/long_range_experiment.py --cells lstm rnn-tanh mingru:2 --steps 4000 --jobs 2
 """
 
 from __future__ import annotations
@@ -25,8 +25,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lstmlm.data.grammar.discourse import long_range_lines  # noqa: E402
-from lstmlm.pair_scoring import DISTANCE_BINS, distance_bin, score_pairs, wilson_interval  # noqa: E402
+from lstmlm.data.grammar.sentences import corpus_text, default_corpus  # noqa: E402
+from lstmlm.pair_scoring import (  # noqa: E402
+    DISTANCE_BINS,
+    differing_word,
+    distance_bin,
+    line_ids,
+    score_pairs,
+    wilson_interval,
+)
 from lstmlm.suite_sources import load_suite  # noqa: E402
 
 BINS = [distance_bin(b) for b in DISTANCE_BINS]
@@ -39,6 +46,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     p.add_argument("--steps", type=int, default=3000, help="training steps per run (the budget)")
     p.add_argument("--bptt", type=int, default=35)
+    p.add_argument("--nlayers", type=int, default=1, help="layers, unless a cell says CELL:LAYERS")
     p.add_argument("--discourses", type=int, default=8000, help="long-range discourses added to train")
     p.add_argument("--work", type=Path, default=Path("runs/long_range"), help="corpus and run folders")
     p.add_argument("--jobs", type=int, default=2, help="runs trained at once (1 thread each)")
@@ -47,21 +55,23 @@ def parse_args() -> argparse.Namespace:
 
 
 def write_corpus(folder: Path, discourses: int) -> Path:
-    """The default corpus's splits with long-range discourses appended (train) or mixed in."""
+    """The default corpus (which has 1,000 long-range discourses) with ``discourses`` more in
+    train and a twentieth of that in valid and test, spread evenly among the lines."""
     folder.mkdir(parents=True, exist_ok=True)
-    sizes = {"train": discourses, "valid": discourses // 20, "test": discourses // 20}
-    for seed, (split, n) in enumerate(sizes.items()):
-        lines = (ROOT / "data" / "default" / f"{split}.txt").read_text(encoding="utf-8").splitlines()
-        text = "\n".join(lines + long_range_lines(n, seed=100 + seed)) + "\n"
-        (folder / f"{split}.txt").write_text(text, encoding="utf-8")
+    for split, lines in default_corpus(extra_discourses=discourses).items():
+        (folder / f"{split}.txt").write_text(corpus_text(lines), encoding="utf-8")
     return folder
 
 
-def train(cell: str, seed: int, corpus: Path, args: argparse.Namespace) -> Path:
-    out = args.work / f"{cell}-seed{seed}"
+def train(spec: str, seed: int, corpus: Path, args: argparse.Namespace) -> Path:
+    """Train ``spec`` (``CELL`` or ``CELL:LAYERS``) with ``seed``; returns the run folder."""
+    cell, _, layers = spec.partition(":")
+    layers = layers or str(args.nlayers)
+    out = args.work / f"{cell}-{layers}x-seed{seed}"
     command = [sys.executable, "-m", "lstmlm", "train", "--config", str(ROOT / "configs" / "demo.toml")]
     command += ["--data", str(corpus), "--out", str(out), "--overwrite", "--cell", cell, "--seed", str(seed)]
-    command += ["--max-steps", str(args.steps), "--bptt", str(args.bptt), "--device", "cpu"]
+    command += ["--max-steps", str(args.steps), "--bptt", str(args.bptt), "--nlayers", layers]
+    command += ["--device", "cpu"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     log = out.with_suffix(".log")
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -70,8 +80,9 @@ def train(cell: str, seed: int, corpus: Path, args: argparse.Namespace) -> Path:
     return out
 
 
-def score(run_dir: Path) -> dict[str, list[bool]]:
-    """Sentence-rule decisions of one run on the long-range suite, per distance bin."""
+def score(run_dir: Path) -> tuple[dict[str, list[bool]], dict[str, list[float]]]:
+    """One run on the long-range suite, per distance bin: sentence-rule decisions, and the
+    pronoun margin's sensitivity to the antecedent (see :func:`sensitivity`)."""
     from lstmlm.runs import load_run
 
     run = load_run(run_dir, device="cpu")
@@ -79,7 +90,34 @@ def score(run_dir: Path) -> dict[str, list[bool]]:
     decisions: dict[str, list[bool]] = {b: [] for b in BINS}
     for result in score_pairs(run.model, run.tokenizer, pairs):
         decisions[distance_bin(result.pair.fields["distance"])].append(result.sentence_correct)
-    return decisions
+    ratios: dict[str, list[float]] = {b: [] for b in BINS}
+    for pair in pairs:
+        ratios[distance_bin(pair.fields["distance"])].append(sensitivity(run.model, run.tokenizer, pair))
+    return decisions, ratios
+
+
+def sensitivity(model, tokenizer, pair) -> float:  # noqa: ANN001
+    """‖∂m/∂e_antecedent‖ / ‖∂m/∂e_previous‖: how much the pronoun's margin m = log p(good) −
+    log p(bad) depends on the antecedent's embedding, relative to the word just before it.
+
+    Bengio et al. (1994): through a contracting recurrence this ratio shrinks exponentially
+    with distance (vanishing gradients); the LSTM's cell state is built to keep it up.
+    """
+    import torch
+
+    index = differing_word(pair.good, pair.bad)
+    good, bad = pair.good.split()[index], pair.bad.split()[index]
+    ids = line_ids(tokenizer, pair.good)
+    assert len(ids) == len(pair.good.split()) + 2, "the probe needs one token per word"
+    pronoun = index + 1  # line_ids puts <eos> first
+    antecedent = pronoun - pair.fields["distance"] - 1
+    model.eval()
+    embedded = model.encoder(torch.tensor(ids[:pronoun]).unsqueeze(1)).detach().requires_grad_()
+    out, _ = model.rnn(embedded, model.init_state(1))
+    logp = torch.log_softmax(model.logits(out[-1, 0]).float(), dim=-1)
+    margin = logp[tokenizer.encode(good)[0]] - logp[tokenizer.encode(bad)[0]]
+    (grad,) = torch.autograd.grad(margin, embedded)
+    return (grad[antecedent].norm() / grad[-1].norm().clamp_min(1e-30)).item()
 
 
 def pooled(per_seed: list[dict[str, list[bool]]]) -> Table:
@@ -98,20 +136,34 @@ def print_table(
 ) -> None:
     seeds = len(args.seeds)
     print(f"\nlong-range pronoun agreement, sentence rule, {seeds} seeds pooled, {args.steps} steps each")
-    print(f"{'cell':10}" + "".join(f"{b + ' tokens':>22}" for b in BINS))
+    print(f"{'cell':12}" + "".join(f"{b + ' tokens':>22}" for b in BINS))
     for cell, table in results.items():
         cells = [f"{100 * a:5.1f}% [{100 * lo:.0f}-{100 * hi:.0f}] n={n}" if (a, lo, hi, n) else ""
                  for a, lo, hi, n in (table.get(b, (0, 0, 0, 0)) for b in BINS)]  # fmt: skip
-        print(f"{cell:10}" + "".join(f"{c:>22}" for c in cells))
+        print(f"{cell:12}" + "".join(f"{c:>22}" for c in cells))
 
 
-def plot(results: dict[str, Table], path: Path) -> None:
+def median_ratios(per_seed: list[dict[str, list[float]]]) -> dict[str, float]:
+    """Per bin: the median sensitivity ratio over every seed's pairs."""
+    import statistics
+
+    return {b: statistics.median(r for run in per_seed for r in run[b]) for b in BINS if per_seed[0][b]}
+
+
+def print_ratios(ratios: dict[str, dict[str, float]]) -> None:
+    print("\nmedian ‖∂margin/∂e_antecedent‖ / ‖∂margin/∂e_previous word‖ (seeds pooled)")
+    print(f"{'cell':12}" + "".join(f"{b + ' tokens':>16}" for b in BINS))
+    for cell, table in ratios.items():
+        print(f"{cell:12}" + "".join(f"{table[b]:>16.2e}" if b in table else " " * 16 for b in BINS))
+
+
+def plot(results: dict[str, Table], ratios: dict[str, dict[str, float]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    fig, (ax, grad_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
     for cell, table in results.items():
         bins = [b for b in BINS if b in table]
         x = list(range(len(bins)))
@@ -121,12 +173,16 @@ def plot(results: dict[str, Table], path: Path) -> None:
             [table[b][2] - a for a, b in zip(accuracy, bins, strict=True)],
         ]
         ax.errorbar(x, accuracy, yerr=errors, marker="o", capsize=3, label=cell)
-        ax.set_xticks(x, [f"{b}" for b in bins])
+        grad_ax.plot(x, [ratios[cell][b] for b in bins], marker="o", label=cell)
+        for axis in (ax, grad_ax):
+            axis.set_xticks(x, bins)
+            axis.set_xlabel("tokens between antecedent and pronoun")
     ax.axhline(0.5, color="grey", lw=0.8, ls=":")
-    ax.set_xlabel("tokens between antecedent and pronoun")
     ax.set_ylabel("accuracy (95% interval)")
     ax.set_ylim(0.0, 1.02)
     ax.legend()
+    grad_ax.set_yscale("log")
+    grad_ax.set_ylabel("gradient to antecedent / to previous word")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"wrote {path}")
@@ -138,10 +194,14 @@ def main() -> None:
     jobs = [(cell, seed) for cell in args.cells for seed in args.seeds]
     with ThreadPoolExecutor(args.jobs) as pool:
         runs = dict(zip(jobs, pool.map(lambda job: train(*job, corpus, args), jobs), strict=True))
-    results = {cell: pooled([score(runs[cell, seed]) for seed in args.seeds]) for cell in args.cells}
+    scored = {job: score(run) for job, run in runs.items()}
+    results = {cell: pooled([scored[cell, seed][0] for seed in args.seeds]) for cell in args.cells}
+    ratios = {cell: median_ratios([scored[cell, seed][1] for seed in args.seeds]) for cell in args.cells}
     print_table(results, args)
-    (args.work / "long_range.json").write_text(json.dumps(results, indent=2) + "\n")
-    plot(results, args.plot or args.work / "long_range.png")
+    print_ratios(ratios)
+    summary = {"accuracy": results, "sensitivity": ratios}
+    (args.work / "long_range.json").write_text(json.dumps(summary, indent=2) + "\n")
+    plot(results, ratios, args.plot or args.work / "long_range.png")
 
 
 if __name__ == "__main__":

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from lstmlm.config import ModelConfig
+from lstmlm.data.grammar.demo_prompts import demo_prompts
 from lstmlm.data.grammar.lexicon import noun_features, pronoun_features
+from lstmlm.data.grammar.sentences import SPLIT_SIZES, spread
 from lstmlm.data.grammar.suites import LONG_RANGE_BETWEEN, generate_long_range_pairs
 from lstmlm.data.grammar.words import NEUTER
 from lstmlm.data.tokenizer import train_tokenizer
@@ -90,3 +94,26 @@ def test_scoring_a_discourse_equals_reading_it_window_by_window(records: list[di
             windowed += F.log_softmax(logits, -1).gather(2, window[1:, :, None]).flatten().tolist()
     assert len(ids) > 3 * 35
     torch.testing.assert_close(torch.tensor(whole), torch.tensor(windowed), atol=1e-5, rtol=0)
+
+
+def test_spread_keeps_both_orders_and_spaces_the_inserts_evenly() -> None:
+    lines, inserts = [f"s{i}" for i in range(37)], ["d0", "d1", "d2"]
+    mixed = spread(lines, inserts)
+    assert [x for x in mixed if x.startswith("s")] == lines
+    assert [x for x in mixed if x.startswith("d")] == inserts
+    positions = [mixed.index(d) for d in inserts]
+    gaps = [b - a for a, b in zip([-1, *positions], [*positions, len(mixed)], strict=True)]
+    assert max(gaps) - min(gaps) <= 1
+    assert spread(lines, []) == lines
+
+
+def test_the_default_corpus_carries_long_range_discourses_throughout() -> None:
+    path = Path(__file__).resolve().parents[1] / "data" / "default" / "train.txt"
+    train = path.read_text(encoding="utf-8").splitlines()
+    discourses = [i for i, line in enumerate(train) if line.count(" . ") >= 2]  # 3+ sentences
+    assert len(discourses) == SPLIT_SIZES["train"][1]  # no other construction has three sentences
+    streams = 32  # configs/demo.toml's batch size: every stream of the batch sees some
+    assert {i * streams // len(train) for i in discourses} == set(range(streams))
+    assert "Mary smiled . The keys to the cabinet are old . The radio was sharp ." in {
+        p["prompt"] for p in demo_prompts()
+    }

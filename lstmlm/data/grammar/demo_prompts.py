@@ -25,8 +25,7 @@ def _np_words(word: str, number: str = SG, *adjectives: str) -> list[str]:
 
 def _prompt(words: Sequence[str], correct: str, wrong: str, what: str) -> dict:
     """A prompt record; sentence-initial words get a capital."""
-    tokens = list(words)
-    tokens[0] = capitalise(tokens[0])
+    tokens = [capitalise(w) if i == 0 or words[i - 1] == "." else w for i, w in enumerate(words)]
     if tokens[-1] == ".":
         correct, wrong = capitalise(correct), capitalise(wrong)
     return {"prompt": " ".join(tokens), "correct": correct, "wrong": wrong, "what": what}
@@ -80,7 +79,7 @@ def _verb_prompts() -> list[dict]:
 
 
 def _pronoun_prompts() -> list[dict]:
-    """Pronoun gender (with an attractor, across sentences) and reflexive number."""
+    """Pronoun gender (with an attractor, across one and three sentences) and reflexive number."""
     smile, say, hurt = VERBS["smile"], VERBS["say"], VERBS["hurt"]
     return [
         _prompt(
@@ -100,6 +99,14 @@ def _pronoun_prompts() -> list[dict]:
             pronoun("subj", SG, FEM),
             pronoun("subj", SG, MASC),
             "gender, across sentences",
+        ),
+        _prompt(  # the long-range discourses of discourse.py: only things in between
+            [*_np_words("Mary"), smile.form(SG, PAST), "."]
+            + [*_np_words("key", PL), "to", *_np_words("cabinet"), BE.form(PL, PRESENT), "old", "."]
+            + [*_np_words("radio"), BE.form(SG, PAST), "sharp", "."],
+            pronoun("subj", SG, FEM),
+            pronoun("subj", SG, MASC),
+            "gender, two sentences between",
         ),
         _prompt(
             [*_np_words("boy", PL), hurt.form(PL, PAST)],

@@ -12,14 +12,17 @@ from lstmlm.data.grammar.constructions import (
     TRAINING_ONLY,
     Construction,
 )
+from lstmlm.data.grammar.discourse import long_range_lines
 from lstmlm.data.grammar.lexicon import HELDOUT_LEXICON, TRAIN_LEXICON
 from lstmlm.data.grammar.phrases import ConstructionSpec, GenerationContext, weighted_choice
 from lstmlm.data.grammar.structures import Sentence
 
-#: Default corpus sizes in lines (one sentence or two-sentence discourse per line).
-TRAIN_SENTENCES = 40_000
-VALID_SENTENCES = 2_000
-TEST_SENTENCES = 2_000
+#: Default corpus sizes in lines: (agreement sentences, long-range discourses) per split.
+#: A sentence line is one sentence or a two-sentence discourse; a long-range discourse
+#: (``discourse.py``) carries a referent across 1-28 sentences to its pronoun, k sentences
+#: with weight 1/k^2 (``DISCOURSE_GAP_DECAY``): many short gaps, a few long ones.
+SPLIT_SIZES = {"train": (37_000, 2_500), "valid": (1_900, 100), "test": (1_900, 100)}
+DISCOURSE_GAP_DECAY = 2.0
 SPLIT_SEED_OFFSETS = {"train": 1, "valid": 2, "test": 3}
 
 
@@ -57,18 +60,37 @@ def generate_sentences(n: int, seed: int, *, heldout: bool = False) -> list[str]
     return [s.text for s in generate_structures(n, seed, heldout=heldout)]
 
 
-def default_corpus(seed: int = 0) -> dict[str, list[str]]:
+def default_corpus(seed: int = 0, extra_discourses: int = 0) -> dict[str, list[str]]:
     """The default train/valid/test corpus, each split from its own derived seed.
 
-    Sizes: 40,000 train lines (about 2.65 MB, 480k words) and 2,000 lines each for valid
-    and test (about 130 KB each); the split seeds are ``1000 * seed + 1/2/3``. No held-out
-    item appears in any split.
+    Sizes (``SPLIT_SIZES``): 39,500 train lines (about 2.8 MB, 510k words), 37,000 of them
+    agreement sentences and 2,500 long-range discourses spread evenly among them; valid and
+    test have 1,900 + 100 lines each. The split seeds are ``1000 * seed + 1/2/3``. No
+    held-out item appears in any split. ``extra_discourses`` adds that many more discourses
+    to train (and a twentieth of it to valid and test), with long gaps as common as
+    ``long_range_lines``' default (1/k), for experiments on memory.
     """
-    sizes = {"train": TRAIN_SENTENCES, "valid": VALID_SENTENCES, "test": TEST_SENTENCES}
-    return {
-        split: generate_sentences(size, 1000 * seed + SPLIT_SEED_OFFSETS[split])
-        for split, size in sizes.items()
-    }
+    corpus = {}
+    for split, (sentences, discourses) in SPLIT_SIZES.items():
+        split_seed = 1000 * seed + SPLIT_SEED_OFFSETS[split]
+        lines = generate_sentences(sentences, split_seed)
+        lines = spread(lines, long_range_lines(discourses, split_seed, gap_decay=DISCOURSE_GAP_DECAY))
+        extra = extra_discourses if split == "train" else extra_discourses // 20
+        corpus[split] = spread(lines, long_range_lines(extra, split_seed + 100))
+    return corpus
+
+
+def spread(lines: list[str], inserts: list[str]) -> list[str]:
+    """``lines`` with ``inserts`` placed at even intervals among them (order kept in both)."""
+    out: list[str] = []
+    step = len(lines) / (len(inserts) + 1)
+    start = 0
+    for k, insert in enumerate(inserts, start=1):
+        end = round(k * step)
+        out += lines[start:end]
+        out.append(insert)
+        start = end
+    return out + lines[start:]
 
 
 def corpus_text(lines: Iterable[str]) -> str:
