@@ -45,7 +45,9 @@ def export_step(step: StepModel, inputs: Sequence[str], outputs: Sequence[str]) 
     return program.model_proto
 
 
-def sequence_model(step: onnx.ModelProto, state_in: Sequence[str], state_out: Sequence[str]) -> onnx.ModelProto:
+def sequence_model(
+    step: onnx.ModelProto, state_in: Sequence[str], state_out: Sequence[str]
+) -> onnx.ModelProto:
     """The sequence model: ``tokens`` (time, batch) and the state -> ``logits`` (time, batch, V)
     and the state after the last step, one ``Scan`` over ``step``'s graph."""
     graph = step.graph
