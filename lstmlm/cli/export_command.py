@@ -44,8 +44,8 @@ def export(
     ] = "best",
     json_out: JsonOut = False,
 ) -> None:
-    """Export a run's model: a step model (a token and the state in, logits and the state out) and a
-    sequence model, parity-tested against PyTorch."""
+    """Export a run's model as ONNX or TorchScript, to run without lstmlm: a step model (a token and
+    the state in, logits and the state out) and a sequence model."""
     from lstmlm.export.writer import check_request, export_run
 
     if weights not in WEIGHTS:
