@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,8 +99,7 @@ def export_run(run_dir: Path, fmt: str, out: Path, *, best: bool = True) -> Expo
     except LstmlmError:
         raise
     except Exception as e:  # an operator or construct the format cannot hold
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise LstmlmError(f"cannot export --cell {cell} to {fmt}: {reason}") from e
+        raise LstmlmError(f"cannot export --cell {cell} to {fmt}: {_first_line(e)}") from e
     sidecar = describe(run, fmt, names, step.example_inputs(1)[1:], paths)
     contents[paths["sidecar"]] = (json.dumps(sidecar, indent=2) + "\n").encode("utf-8")
     contents[paths["tokenizer"]] = (run.dir / run_folder.TOKENIZER).read_bytes()
@@ -107,6 +107,12 @@ def export_run(run_dir: Path, fmt: str, out: Path, *, best: bool = True) -> Expo
     for path in [*(p for p in contents if p != model_file), model_file]:
         write_atomic(path, contents[path])
     return Exported(fmt, cell, run.weights_path, run.step, list(paths.values()))
+
+
+def _first_line(error: Exception) -> str:
+    """The exception's first line, without the terminal colours torch.onnx puts in its messages."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    return (text.splitlines() or [type(error).__name__])[0]
 
 
 def _model_files(
