@@ -14,6 +14,7 @@ from lstmlm.cli import eval_command  # noqa: F401
 from lstmlm.cli import run_commands  # noqa: F401
 from lstmlm.cli import score_command  # noqa: F401
 from lstmlm.cli import inspect_command  # noqa: F401
+from lstmlm.cli import export_command  # noqa: F401
 from lstmlm.cli.app import app, os_error_line
 
 

@@ -1,0 +1,60 @@
+"""``lstmlm export``: write a run's model as ONNX or TorchScript for serving without lstmlm."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lstmlm import report
+from lstmlm.cli.app import command
+from lstmlm.cli.options import JsonOut, RunDir, choices
+from lstmlm.errors import LstmlmError
+from lstmlm.export.writer import FORMATS  # imports no torch
+
+WEIGHTS = ("best", "last")
+
+
+@command()
+def export(
+    run_dir: RunDir,
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            metavar=choices(FORMATS),
+            help="onnx: NAME.onnx (sequence) and NAME.step.onnx (one token); torchscript: NAME.pt "
+            "with forward (sequence) and step.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            metavar="FILE",
+            help="Model file to write (.onnx or .pt); the sidecar "
+            "NAME.<ext>.json and NAME.tokenizer.json go beside it.",
+            show_default=False,
+        ),  # fmt: skip
+    ],
+    weights: Annotated[
+        str, typer.Option(metavar=choices(WEIGHTS), help="best (on valid) or last (latest checkpoint).")
+    ] = "best",
+    json_out: JsonOut = False,
+) -> None:
+    """Export a run's model as ONNX or TorchScript, to run without lstmlm: a step model (a token and
+    the state in, logits and the state out) and a sequence model."""
+    from lstmlm.export.writer import check_request, export_run
+
+    if weights not in WEIGHTS:
+        raise LstmlmError(f"unknown --weights {weights!r} (choose best or last)")
+    check_request(format, out)  # before loading torch and the run
+    exported = export_run(run_dir, format, out, best=weights == "best")
+    if json_out:
+        report.print_json(exported.to_dict())
+        return
+    report.info(f"exported {exported.cell} from {exported.weights} (step {exported.step}) as {format}:")
+    for path in exported.files:
+        report.info(f"wrote {path}")
