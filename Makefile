@@ -4,6 +4,7 @@ TORCH ?= torch==2.13.0
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+TEST_STAMP := $(VENV)/.installed-export-stamp
 DEMO_RUN ?= runs/demo
 
 .PHONY: install demo test test-fast bench lint format clean
@@ -25,10 +26,16 @@ demo: install
 	$(BIN)/lstmlm agreement $(DEMO_RUN) --by agreement,attractors
 	$(BIN)/lstmlm generate $(DEMO_RUN) --agreement
 
-test: install
+# The tests also install the export extra (onnx, onnxruntime), so that CI runs the export
+# parity tests; without it those tests skip.
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e ".[dev,export]"
+	touch $(TEST_STAMP)
+
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
-test-fast: install
+test-fast: $(TEST_STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
 bench: install
