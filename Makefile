@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python scripts/bench_train.py
 	$(BIN)/python scripts/bench_cells.py
 	$(BIN)/python scripts/bench_softmax.py
+	$(BIN)/python scripts/bench_generate.py
 
 lint: install
 	$(BIN)/ruff check lstmlm scripts tests

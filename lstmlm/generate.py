@@ -7,12 +7,13 @@ its own CPU ``torch.Generator``, so the same seed gives the same text on any dev
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor
 
 from lstmlm.data.tokenizer import Tokenizer
+from lstmlm.model.fused_step import FusedStep
 from lstmlm.model.lm import LanguageModel
 from lstmlm.model.recurrent import State
 
@@ -50,7 +51,7 @@ def prime(model: LanguageModel, ids: Sequence[int]) -> tuple[Tensor, State]:
     return logits[-1, 0], state
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def sample(
     model: LanguageModel,
     prompt_ids: Sequence[int],
@@ -63,14 +64,35 @@ def sample(
 ) -> Iterator[int]:
     """Yield up to ``max_tokens`` sampled token ids continuing ``prompt_ids`` (non-empty)."""
     generator = generator or torch.Generator().manual_seed(0)
-    device = next(model.parameters()).device
     logits, state = prime(model, prompt_ids)
+    next_logits = token_steps(model, state)
     for _ in range(max_tokens):
         token = pick_next(logits, temperature, top_k, top_p, generator)
         yield token
-        x = torch.tensor([[token]], dtype=torch.long, device=device)
-        out, state = model(x, state)
-        logits = out[0, 0]
+        logits = next_logits(token)
+
+
+def token_steps(model: LanguageModel, state: State) -> Callable[[int], Tensor]:
+    """``next_logits(token) -> (V,)``, carrying the state from ``state`` on: through
+    ``FusedStep`` where it can run the model, else through the model's ``forward``."""
+    fused = FusedStep.of(model)
+    if fused is not None:
+        states = fused.layer_states(state)
+
+        def fused_step(token: int) -> Tensor:
+            nonlocal states
+            logits, states = fused.step(token, states)
+            return logits
+
+        return fused_step
+    device = next(model.parameters()).device
+
+    def model_step(token: int) -> Tensor:
+        nonlocal state
+        out, state = model(torch.tensor([[token]], dtype=torch.long, device=device), state)
+        return out[0, 0]
+
+    return model_step
 
 
 def prompt_ids(tokenizer: Tokenizer, prompt: str) -> list[int]:
@@ -79,16 +101,45 @@ def prompt_ids(tokenizer: Tokenizer, prompt: str) -> list[int]:
 
 
 class StreamDecoder:
-    """Turns a growing list of ids into new text pieces (safe for multi-byte BPE tokens)."""
+    """Turns a growing list of ids into new text pieces (safe for multi-byte BPE tokens).
+
+    ``decode`` works line by line (``<eos>`` is ``"\\n"``), so only the line being written
+    is decoded again, and for word and char tokenizers not even that: their line is its
+    tokens' strings joined (``Tokenizer.piece_separator``), extended one token at a time.
+    """
 
     def __init__(self, tokenizer: Tokenizer, prefix: Sequence[int] = ()) -> None:
         self.tokenizer = tokenizer
-        self.ids: list[int] = list(prefix)
-        self.text = tokenizer.decode(self.ids)
+        self.ids: list[int] = []
+        self._head = ""  # the text of the ids up to the last <eos>, included
+        self._line: list[int] = []  # the ids after it, and their text
+        self._line_text = ""
+        for token in prefix:
+            self._extend(token)
+        self.text = self._decoded()
+
+    def _extend(self, token: int) -> None:
+        self.ids.append(token)
+        if token == self.tokenizer.eos_id:
+            self._head += self._line_text + "\n"
+            self._line, self._line_text = [], ""
+            return
+        separator = self.tokenizer.piece_separator
+        if separator is None:
+            self._line.append(token)
+            self._line_text = self.tokenizer.decode(self._line)
+            return
+        piece = self.tokenizer.decode([token])
+        self._line_text = self._line_text + separator + piece if self._line else piece
+        self._line.append(token)
+
+    def _decoded(self) -> str:
+        """``tokenizer.decode(self.ids)``."""
+        return self._head + self._line_text
 
     def push(self, token: int) -> str:
-        self.ids.append(token)
-        text = self.tokenizer.decode(self.ids)
+        self._extend(token)
+        text = self._decoded()
         if text.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait for more bytes
             return ""
         # decoding is not always prefix-stable (word joins): then emit the separator too

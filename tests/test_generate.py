@@ -1,11 +1,15 @@
-"""Sampling: filters, seeds, greedy decoding."""
+"""Sampling: filters, seeds, greedy decoding, streamed text."""
 
 from __future__ import annotations
 
+import random
+
+import pytest
 import torch
 
 from lstmlm.config import ModelConfig
-from lstmlm.generate import filter_logits, sample
+from lstmlm.data.tokenizer import Tokenizer, train_tokenizer
+from lstmlm.generate import StreamDecoder, filter_logits, sample
 from lstmlm.model.lm import LanguageModel
 
 
@@ -41,3 +45,33 @@ def test_temperature_zero_is_argmax_with_carried_state() -> None:
         logits, _ = model(torch.tensor(ids).unsqueeze(1), model.init_state(1))
         ids.append(int(logits[-1, 0].argmax()))
     assert greedy == ids[2:]
+
+
+class FullDecoder:
+    """``StreamDecoder`` as it was: the whole id list decoded again at every token."""
+
+    def __init__(self, tokenizer: Tokenizer, prefix: list[int]) -> None:
+        self.tokenizer, self.ids = tokenizer, list(prefix)
+        self.text = tokenizer.decode(self.ids)
+
+    def push(self, token: int) -> str:
+        self.ids.append(token)
+        text = self.tokenizer.decode(self.ids)
+        if text.endswith("\ufffd"):
+            return ""
+        piece = text[len(self.text) :] if text.startswith(self.text) else " " + self.tokenizer.decode([token])
+        self.text = text
+        return piece
+
+
+@pytest.mark.parametrize("kind", ["word", "char", "bpe"])
+def test_stream_decoder_pieces_are_those_of_decoding_everything(kind: str) -> None:
+    lines = ["the cat sees the dog .", "Zoë's café — naïve 日本語 text", "a b c"] * 20
+    tokenizer = train_tokenizer(kind, lines, vocab_size=300 if kind == "bpe" else 0)
+    rng = random.Random(0)
+    ids = [rng.randrange(tokenizer.vocab_size) for _ in range(400)]
+    ids[::37] = [tokenizer.eos_id] * len(ids[::37])
+    prefix = [tokenizer.eos_id, *tokenizer.encode("the cat")]
+    stream, full = StreamDecoder(tokenizer, prefix), FullDecoder(tokenizer, prefix)
+    assert [stream.push(token) for token in ids] == [full.push(token) for token in ids]
+    assert stream.text == full.text

@@ -150,6 +150,9 @@ class Tokenizer:
         self.unk_id = hf.token_to_id(SPECIALS[0])
         self.eos_id = _eos_id(hf, source)
         self.vocab_size = hf.get_vocab_size(with_added_tokens=True)
+        # what ``decode`` puts between two tokens of a line where it only joins their strings
+        # (word: no decoder, joined by spaces; char: Fuse); None where pieces interact (bpe)
+        self.piece_separator = {"word": " ", "char": ""}.get(self.kind) if _joins(hf, self.kind) else None
 
     def __repr__(self) -> str:
         return f"Tokenizer({self.kind!r}, pre_tokenize={self.pre_tokenize!r}, vocab_size={self.vocab_size})"
@@ -242,6 +245,12 @@ def _kind_of(hf: HFTokenizer, source: str) -> tuple[str, str | None]:
         if pipeline == _components(_word_pipeline({}, name)):
             return "word", name
     raise LstmlmError(f"{source}: not an lstmlm tokenizer (unknown pre-tokenizer)")
+
+
+def _joins(hf: HFTokenizer, kind: str) -> bool:
+    """Whether ``hf`` decodes a line by joining its tokens' strings (word, char as lstmlm builds them)."""
+    decoder = json.loads(hf.to_str()).get("decoder")
+    return (kind, decoder) in (("word", None), ("char", {"type": "Fuse"}))
 
 
 def _components(tok: HFTokenizer) -> tuple[object, object]:
