@@ -300,21 +300,22 @@ def agreement_demo(rows: list[Any]) -> None:
 
 
 def surprisal_tables(scores: list[Any], unk_token: str | None) -> None:
-    """``lstmlm score``: one table per sentence (word, surprisal in bits, its tokens if
-    several) and the sentence's total log-probability."""
+    """``lstmlm score``: one table per sentence (word, surprisal in bits, and its tokens where
+    the tokenizer split a word) and the sentence's total log-probability."""
     for score in scores:
-        table = Table(title=score.text, title_justify="left", title_style="bold")
+        split = any([t.token for t in w.tokens] != [w.word] for w in score.words)
+        console.print(f"[bold]{escape(score.text)}[/]", soft_wrap=True)
+        table = Table()
         table.add_column("word")
         table.add_column("surprisal (bits)", justify="right")
-        table.add_column("tokens", style="dim")
+        if split:
+            table.add_column("tokens", style="dim")
         for word in score.words:
             pieces = [t.token for t in word.tokens]
-            style = "red" if unk_token in pieces else ""
-            split = " ".join(pieces) if len(pieces) != 1 or pieces[0] != word.word else ""
-            table.add_row(f"[{style}]{escape(word.word)}[/]" if style else escape(word.word),
-                          f"{word.surprisal_bits:.2f}", escape(split))  # fmt: skip
-        end = score.tokens[-1]
-        table.add_row("[dim]<eos>[/]", f"{end.surprisal_bits:.2f}", "")
+            shown = f"[red]{escape(word.word)}[/]" if unk_token in pieces else escape(word.word)
+            row = [shown, f"{word.surprisal_bits:.2f}"]
+            table.add_row(*row, *([escape(" ".join(pieces))] if split else []))
+        table.add_row("[dim]<eos>[/]", f"{score.tokens[-1].surprisal_bits:.2f}", *([""] if split else []))
         console.print(table)
         console.print(
             f"  log P = {score.logprob:.3f} nats = {score.surprisal_bits:.2f} bits over "

@@ -51,6 +51,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--work", type=Path, default=Path("runs/long_range"), help="corpus and run folders")
     p.add_argument("--jobs", type=int, default=2, help="runs trained at once (1 thread each)")
     p.add_argument("--plot", type=Path, default=None, help="PNG to write (default: WORK/long_range.png)")
+    p.add_argument("--replot", action="store_true", help="only redraw the PNG from WORK/long_range.json")
     return p.parse_args()
 
 
@@ -168,9 +169,9 @@ def plot(results: dict[str, Table], ratios: dict[str, dict[str, float]], path: P
         bins = [b for b in BINS if b in table]
         x = list(range(len(bins)))
         accuracy = [table[b][0] for b in bins]
-        errors = [
-            [a - table[b][1] for a, b in zip(accuracy, bins, strict=True)],
-            [table[b][2] - a for a, b in zip(accuracy, bins, strict=True)],
+        errors = [  # clamped: at 100% the interval's end can round below the point
+            [max(0.0, a - table[b][1]) for a, b in zip(accuracy, bins, strict=True)],
+            [max(0.0, table[b][2] - a) for a, b in zip(accuracy, bins, strict=True)],
         ]
         ax.errorbar(x, accuracy, yerr=errors, marker="o", capsize=3, label=cell)
         grad_ax.plot(x, [ratios[cell][b] for b in bins], marker="o", label=cell)
@@ -180,7 +181,7 @@ def plot(results: dict[str, Table], ratios: dict[str, dict[str, float]], path: P
     ax.axhline(0.5, color="grey", lw=0.8, ls=":")
     ax.set_ylabel("accuracy (95% interval)")
     ax.set_ylim(0.0, 1.02)
-    ax.legend()
+    ax.legend(loc="center", bbox_to_anchor=(0.5, 0.62), fontsize="small", ncol=4)
     grad_ax.set_yscale("log")
     grad_ax.set_ylabel("gradient to antecedent / to previous word")
     fig.tight_layout()
@@ -190,6 +191,10 @@ def plot(results: dict[str, Table], ratios: dict[str, dict[str, float]], path: P
 
 def main() -> None:
     args = parse_args()
+    if args.replot:
+        summary = json.loads((args.work / "long_range.json").read_text())
+        plot(summary["accuracy"], summary["sensitivity"], args.plot or args.work / "long_range.png")
+        return
     corpus = write_corpus(args.work / "corpus", args.discourses)
     jobs = [(cell, seed) for cell in args.cells for seed in args.seeds]
     with ThreadPoolExecutor(args.jobs) as pool:

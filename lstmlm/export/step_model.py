@@ -15,6 +15,7 @@ of its row, the rest zero.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -95,5 +96,7 @@ class StepModel(nn.Module):
 def plain_linear() -> Iterator[None]:
     """Run the output layer as ``F.linear`` (``output_linear`` uses oneDNN's private op, which
     neither TorchScript files nor ONNX can hold)."""
-    with torch.backends.mkldnn.flags(enabled=False):
-        yield
+    with warnings.catch_warnings():  # torch warns about Intel-GPU TF32 whenever the flags change
+        warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
+        with torch.backends.mkldnn.flags(enabled=False):
+            yield
