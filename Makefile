@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-# Train on the embedded agreement corpus (~2.5 minutes on 2 cores), evaluate, sample, then show
+# Train on the embedded agreement corpus (~100 s on 2 cores), evaluate, sample, then show
 # the seed's pronoun/verb agreement examples on the trained model.
 demo: install
 	$(BIN)/lstmlm train --out $(DEMO_RUN) --overwrite --config configs/demo.toml

@@ -29,13 +29,17 @@ def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     return cache
 
 
-@pytest.fixture
-def tiny_corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "corpus"
+def write_tiny_corpus(folder: Path) -> Path:
+    """train/valid/test.txt of ``tiny_lines`` (300/40/40 lines) in a new ``folder``."""
     folder.mkdir()
     for name, n, seed in (("train", 300, 1), ("valid", 40, 2), ("test", 40, 3)):
         (folder / f"{name}.txt").write_text("\n".join(tiny_lines(n, seed)) + "\n", encoding="utf-8")
     return folder
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path: Path) -> Path:
+    return write_tiny_corpus(tmp_path / "corpus")
 
 
 TINY_FLAGS = [

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import lstmlm
 from lstmlm.cli import app
 
-from .conftest import TINY_FLAGS, tiny_lines
+from .conftest import TINY_FLAGS, write_tiny_corpus
 
 runner = CliRunner()
 SENTENCES = ["the cat sees the dog .", "the dog chases the bird .", "the frog hears the cow ."]
@@ -26,10 +26,7 @@ def invoke(*args: str):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("api")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for name, n, seed in (("train", 300, 1), ("valid", 40, 2), ("test", 40, 3)):
-        (corpus / f"{name}.txt").write_text("\n".join(tiny_lines(n, seed)) + "\n", encoding="utf-8")
+    corpus = write_tiny_corpus(root / "corpus")
     out = root / "run"
     flags = [*TINY_FLAGS, "--eval-batch-size", "1"]
     result = invoke("train", "--data", str(corpus), "--out", str(out), *flags)

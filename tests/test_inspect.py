@@ -20,7 +20,7 @@ from lstmlm.model.lm import LanguageModel
 from lstmlm.pair_scoring import SuitePair
 from lstmlm.units import ablate, carried_states, rank_units
 
-from .conftest import TINY_FLAGS, tiny_lines
+from .conftest import TINY_FLAGS, write_tiny_corpus
 
 PNG = b"\x89PNG\r\n\x1a\n"
 runner = CliRunner()
@@ -154,10 +154,7 @@ def test_unit_finder_finds_a_planted_number_unit_and_ablation_hurts() -> None:
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One tiny run shared by the command tests (none of them writes to it)."""
     root = tmp_path_factory.mktemp("inspect")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for name, n, seed in (("train", 300, 1), ("valid", 40, 2), ("test", 40, 3)):
-        (corpus / f"{name}.txt").write_text("\n".join(tiny_lines(n, seed)) + "\n", encoding="utf-8")
+    corpus = write_tiny_corpus(root / "corpus")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LSTMLM_CACHE", str(root / "cache"))
         result = runner.invoke(app, ["train", "--data", str(corpus), "--out", str(root / "run"), *TINY_FLAGS])
