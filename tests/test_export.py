@@ -158,7 +158,7 @@ def test_graph_changing_options_export(
 def test_sidecar_and_tokenizer_describe_the_model(tiny_corpus: Path, tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", tiny_corpus, cell="mlstm", best=True)
     out = tmp_path / "lm.pt"
-    export(run, "torchscript", out, "--weights", "last")
+    export(run, "torchscript", out, "--last")
     sidecar = json.loads((tmp_path / "lm.pt.json").read_text())
     assert (tmp_path / "lm.tokenizer.json").read_bytes() == (run / run_folder.TOKENIZER).read_bytes()
     assert sidecar["weights"] == run_folder.MODEL and sidecar["step"] == 7
@@ -203,9 +203,6 @@ def test_bad_requests_are_one_line(tiny_corpus: Path, tmp_path: Path) -> None:
     missing = str(tmp_path / "nowhere" / "m.pt")
     one_line_error(["export", str(run), "--format", "torchscript", "--out", missing], "folder not found")
     one_line_error(["export", str(run), "--format", "onnx", "--out", out], "must end in .onnx")
-    one_line_error(
-        ["export", str(run), "--format", "torchscript", "--out", out, "--weights", "x"], "--weights"
-    )
     (run / run_folder.MODEL).unlink()
     one_line_error(["export", str(run), "--format", "torchscript", "--out", out], "has no weights")
     one_line_error(["export", str(tmp_path / "no-run"), "--format", "torchscript", "--out", out], "not found")

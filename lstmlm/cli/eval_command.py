@@ -8,7 +8,7 @@ import typer
 
 from lstmlm import report
 from lstmlm.cli.app import command
-from lstmlm.cli.options import Device, JsonOut, RunDir, choices
+from lstmlm.cli.options import Device, JsonOut, LastWeights, RunDir, choices
 from lstmlm.errors import LstmlmError
 from lstmlm.eval_settings import DEFAULT_DYNAMIC_LR, DYNAMIC_METHODS, CacheSettings, DynamicSettings
 
@@ -40,9 +40,7 @@ def eval_(
     split: Annotated[
         str, typer.Option(metavar=choices(("train", "valid", "test")), help="Which split to score.")
     ] = "test",
-    last: Annotated[
-        bool, typer.Option("--last", help="Use the latest weights instead of the best on valid.", metavar="")
-    ] = False,
+    last: LastWeights = False,
     dynamic: Annotated[
         bool,
         typer.Option(

@@ -9,11 +9,8 @@ import typer
 
 from lstmlm import report
 from lstmlm.cli.app import command
-from lstmlm.cli.options import JsonOut, RunDir, choices
-from lstmlm.errors import LstmlmError
+from lstmlm.cli.options import JsonOut, LastWeights, RunDir, choices
 from lstmlm.export.writer import FORMATS  # imports no torch
-
-WEIGHTS = ("best", "last")
 
 
 @command()
@@ -39,19 +36,15 @@ def export(
             show_default=False,
         ),  # fmt: skip
     ],
-    weights: Annotated[
-        str, typer.Option(metavar=choices(WEIGHTS), help="best (on valid) or last (latest checkpoint).")
-    ] = "best",
+    last: LastWeights = False,
     json_out: JsonOut = False,
 ) -> None:
     """Export a run's model as ONNX or TorchScript, to run without lstmlm: a step model (a token and
     the state in, logits and the state out) and a sequence model."""
     from lstmlm.export.writer import check_request, export_run
 
-    if weights not in WEIGHTS:
-        raise LstmlmError(f"unknown --weights {weights!r} (choose best or last)")
     check_request(format, out)  # before loading torch and the run
-    exported = export_run(run_dir, format, out, best=weights == "best")
+    exported = export_run(run_dir, format, out, best=not last)
     if json_out:
         report.print_json(exported.to_dict())
         return

@@ -33,6 +33,9 @@ JsonOut = Annotated[
     bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.", metavar="")
 ]
 Device = Annotated[str, typer.Option(metavar=choices(DEVICES), help="Where to run (auto: cuda, mps, cpu).")]
+LastWeights = Annotated[
+    bool, typer.Option("--last", help="Use the latest weights instead of the best on valid.", metavar="")
+]
 Suite = Annotated[
     str,
     typer.Option(

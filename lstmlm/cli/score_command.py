@@ -10,7 +10,7 @@ import typer
 
 from lstmlm import report
 from lstmlm.cli.app import command
-from lstmlm.cli.options import Device, RunDir
+from lstmlm.cli.options import Device, LastWeights, RunDir
 from lstmlm.errors import LstmlmError
 
 
@@ -30,9 +30,7 @@ def score_(
             help="Carry the state from line to line (one text), or start each line fresh.",
         ),
     ] = False,
-    last: Annotated[
-        bool, typer.Option("--last", help="Use the latest weights instead of the best on valid.", metavar="")
-    ] = False,
+    last: LastWeights = False,
     jsonl: Annotated[
         bool,
         typer.Option("--json", help="Print one JSON object per line (JSONL) on stdout only.", metavar=""),
