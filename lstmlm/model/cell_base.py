@@ -60,10 +60,14 @@ class CellBase(nn.Module):
         ``weight_hh``: used instead of the parameter ``self.weight_hh`` (weight drop,
         ``regularize.WeightDrop``); the gradient flows back through it.
         """
-        if weight_hh is not None:
-            raise NotImplementedError(f"{type(self).__name__} has no weight-drop path")
+        self.refuse_weight_drop(weight_hh)
         y, state, gates = self.scan_steps(x, state, lower_cells)
         return y, state, gates.get("cell")
+
+    def refuse_weight_drop(self, weight_hh: Tensor | None) -> None:
+        """Cells without a dropped-weight path (config refuses ``--weight-drop`` for them)."""
+        if weight_hh is not None:
+            raise NotImplementedError(f"{type(self).__name__} has no weight-drop path")
 
     def scan_steps(
         self,

@@ -74,8 +74,7 @@ class _MinCell(CellBase):
         weight_hh: Tensor | None = None,
     ) -> tuple[Tensor, State, Tensor | None]:
         """All T steps as one parallel scan in log space."""
-        if weight_hh is not None:
-            raise NotImplementedError(f"{type(self).__name__} has no recurrent matrix to drop")
+        self.refuse_weight_drop(weight_hh)
         log_a, log_b = self.log_coefficients(self.project_input(x))
         ys = log_space_scan(log_a, log_b, state[0])
         return ys, (ys[-1],), None

@@ -350,8 +350,7 @@ class MLSTMBlock(_ResidualBlock):
         *,
         weight_hh: Tensor | None = None,
     ) -> tuple[Tensor, State, Tensor | None]:
-        if weight_hh is not None:
-            raise NotImplementedError("mlstm has no recurrent matrix to drop")
+        self.refuse_weight_drop(weight_hh)
         cell_input, skip = self.split(self.project_input(x))
         h, state = self.cell.parallel(cell_input, state)
         return skip + self.out(h), state, None
