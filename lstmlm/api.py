@@ -29,7 +29,7 @@ from lstmlm.evaluate import Evaluation, evaluate_loss, summarize
 from lstmlm.generate import StreamDecoder, prime, prompt_ids, sample
 from lstmlm.model.lm import LanguageModel
 from lstmlm.runs import Run, load_run
-from lstmlm.surprisal import SentenceScore, score_lines
+from lstmlm.surprisal import SentenceScore, line_stream, score_lines
 
 Weights = Literal["best", "last"]
 
@@ -131,10 +131,7 @@ class Model:
             text = path.read_text(encoding="utf-8")
         else:
             text = text_or_file
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        ids = [self.tokenizer.eos_id]
-        for line in lines:
-            ids += [*self.tokenizer.encode(line), self.tokenizer.eos_id]
+        lines, _, ids = line_stream(self.tokenizer, text.splitlines())
         if len(ids) < 2:
             raise LstmlmError("nothing to score: the text has no words")
         source = torch.tensor(ids, dtype=torch.long).unsqueeze(1)

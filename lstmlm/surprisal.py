@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 
 from lstmlm.data.tokenizer import Tokenizer
+from lstmlm.evaluate import scored_windows
 from lstmlm.model.lm import LanguageModel
 from lstmlm.pair_scoring import token_logprobs
 
@@ -64,14 +64,21 @@ class SentenceScore:
         return asdict(self)
 
 
+def line_stream(tokenizer: Tokenizer, lines: Sequence[str]) -> tuple[list[str], list[list[int]], list[int]]:
+    """The non-blank ``lines`` (stripped), their token ids, and the one stream they make as a
+    text: ``<eos>``, then each line's ids followed by ``<eos>`` (how ``eval`` reads a file)."""
+    lines = [line.strip() for line in lines if line.strip()]
+    encoded = [tokenizer.encode(line) for line in lines]
+    return lines, encoded, [tokenizer.eos_id] + [t for ids in encoded for t in [*ids, tokenizer.eos_id]]
+
+
 def score_lines(
     model: LanguageModel, tokenizer: Tokenizer, lines: Sequence[str], *, context: bool = False
 ) -> list[SentenceScore]:
     """Score each of ``lines`` (see the module docstring); blank lines are not scored."""
-    lines = [line.strip() for line in lines if line.strip()]
-    encoded = [tokenizer.encode(line) for line in lines]
+    lines, encoded, stream = line_stream(tokenizer, lines)
     if context:
-        logprobs = _carried_logprobs(model, tokenizer.eos_id, encoded)
+        logprobs = _per_line(_carried_logprobs(model, stream), encoded)
     else:
         logprobs = token_logprobs(model, [[tokenizer.eos_id, *ids, tokenizer.eos_id] for ids in encoded])
     return [
@@ -79,23 +86,20 @@ def score_lines(
     ]
 
 
-@torch.no_grad()
-def _carried_logprobs(model: LanguageModel, eos: int, encoded: Sequence[list[int]]) -> list[list[float]]:
-    """Each line's token log-probs (its tokens, then ``<eos>``) in one stream, state carried."""
-    stream = [eos] + [t for ids in encoded for t in [*ids, eos]]
-    model.eval()
+def _carried_logprobs(model: LanguageModel, stream: list[int]) -> list[float]:
+    """log P of every token of ``stream`` after the first, the state carried (``eval``'s windows)."""
     device = next(model.parameters()).device
-    ids = torch.tensor(stream, dtype=torch.long, device=device).unsqueeze(1)
-    state = model.init_state(1, device)
-    scored: list[float] = []
-    for start in range(0, len(stream) - 1, WINDOW):
-        x, y = ids[start : start + WINDOW], ids[start + 1 : start + 1 + WINDOW]
-        logits, state = model(x[: len(y)], state)
-        scored += F.log_softmax(logits.float(), dim=-1).gather(2, y.unsqueeze(-1)).flatten().tolist()
+    source = torch.tensor(stream, dtype=torch.long, device=device).unsqueeze(1)  # (T, 1)
+    windows = scored_windows(model, source, WINDOW)
+    return [-loss for window in windows for loss in window.token_loss.flatten().tolist()]
+
+
+def _per_line(logprobs: list[float], encoded: Sequence[list[int]]) -> list[list[float]]:
+    """The stream's log-probs cut into each line's (its tokens, then its ``<eos>``)."""
     out, start = [], 0
-    for line_ids in encoded:
-        out.append(scored[start : start + len(line_ids) + 1])
-        start += len(line_ids) + 1
+    for ids in encoded:
+        out.append(logprobs[start : start + len(ids) + 1])
+        start += len(ids) + 1
     return out
 
 
