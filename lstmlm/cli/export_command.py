@@ -10,7 +10,7 @@ import typer
 from lstmlm import report
 from lstmlm.cli.app import command
 from lstmlm.cli.options import JsonOut, LastWeights, RunDir, choices
-from lstmlm.export.writer import FORMATS  # imports no torch
+from lstmlm.export import FORMATS
 
 
 @command()

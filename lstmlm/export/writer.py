@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from lstmlm import run_folder
 from lstmlm.errors import LstmlmError
+from lstmlm.export import FORMATS
 from lstmlm.files import write_atomic
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from lstmlm.export.step_model import StepModel
     from lstmlm.runs import Run
 
-FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 ONNX_PACKAGES = ("onnx", "onnxscript")  # torch.onnx's dynamo exporter writes through onnxscript
 
