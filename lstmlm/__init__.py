@@ -21,16 +21,16 @@ if TYPE_CHECKING:
     from lstmlm.api import Model, load
     from lstmlm.data.tokenizer import Tokenizer
     from lstmlm.errors import LstmlmError
-    from lstmlm.evaluate import Evaluation
-    from lstmlm.surprisal import SentenceScore, TokenScore, WordScore
+    from lstmlm.evaluation.perplexity import Evaluation
+    from lstmlm.scoring.surprisal import SentenceScore, TokenScore, WordScore
 
 _PUBLIC = {
     "load": "lstmlm.api",
     "Model": "lstmlm.api",
-    "SentenceScore": "lstmlm.surprisal",
-    "TokenScore": "lstmlm.surprisal",
-    "WordScore": "lstmlm.surprisal",
-    "Evaluation": "lstmlm.evaluate",
+    "SentenceScore": "lstmlm.scoring.surprisal",
+    "TokenScore": "lstmlm.scoring.surprisal",
+    "WordScore": "lstmlm.scoring.surprisal",
+    "Evaluation": "lstmlm.evaluation.perplexity",
     "Tokenizer": "lstmlm.data.tokenizer",
     "LstmlmError": "lstmlm.errors",
 }

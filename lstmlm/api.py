@@ -25,11 +25,11 @@ import torch
 
 from lstmlm.data.tokenizer import Tokenizer
 from lstmlm.errors import LstmlmError
-from lstmlm.evaluate import Evaluation, evaluate_loss, summarize
+from lstmlm.evaluation.perplexity import Evaluation, evaluate_loss, summarize
 from lstmlm.generate import StreamDecoder, prime, prompt_ids, sample
 from lstmlm.model.lm import LanguageModel
-from lstmlm.runs import Run, load_run
-from lstmlm.surprisal import SentenceScore, line_stream, score_lines
+from lstmlm.runs.load import Run, load_run
+from lstmlm.scoring.surprisal import SentenceScore, line_stream, score_lines
 
 Weights = Literal["best", "last"]
 

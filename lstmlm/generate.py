@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from lstmlm.data.tokenizer import Tokenizer
-from lstmlm.model.fused_step import FusedStep
+from lstmlm.model.fast.fused_step import FusedStep
 from lstmlm.model.lm import LanguageModel
 from lstmlm.model.recurrent import State
 

@@ -22,11 +22,12 @@ from typing import Any
 
 import torch
 
-from lstmlm import runs
 from lstmlm.config import CELLS, load_toml
 from lstmlm.errors import LstmlmError
-from lstmlm.launch import plan_run, start_training
-from lstmlm.pair_scoring import accuracy_by, read_suite, resolve_suite, score_pairs
+from lstmlm.runs import load as runs
+from lstmlm.scoring.accuracy import accuracy_by
+from lstmlm.scoring.pairs import read_suite, resolve_suite, score_pairs
+from lstmlm.training.launch import plan_run, start_training
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CELLS = ["lstm", "gru", "rnn-tanh", "lstm-eq", "peephole", "coupled", "gru-eq", "depth-gated"]

@@ -15,7 +15,7 @@ softmax layer, and the total ``params`` column differs. ``--same-nhid`` gives ev
 ``--nhid`` units instead (slstm/mlstm: rounded to a multiple of ``--heads``).
 
 ``--compare`` times the custom cells' ways of running instead, each against the first
-one named (the measurements behind the design of ``lstmlm/model/scan.py``):
+one named (the measurements behind the design of ``lstmlm/model/fast/scan.py``):
 
     torchscript  the fast path as shipped: scan.py, its step loops compiled by TorchScript
     eager        the same, its step loops run as plain PyTorch (no torch.jit.script)
@@ -50,9 +50,9 @@ import torch.nn.functional as F
 
 from lstmlm.config import CELLS, CUSTOM_CELLS, DEFAULT_HEADS, MIN_CELLS, XLSTM_CELLS, ModelConfig
 from lstmlm.model.cell_base import CellBase
+from lstmlm.model.fast.scan import EAGER_LOOPS, torchscript_loops, using_step_loops
 from lstmlm.model.lm import LanguageModel, detach_state
 from lstmlm.model.recurrent import build_recurrent
-from lstmlm.model.scan import EAGER_LOOPS, torchscript_loops, using_step_loops
 
 VARIANTS = ("torchscript", "eager", "autograd")
 PARALLEL_CELLS = ("mlstm", *MIN_CELLS)  # cells whose shipped ``scan`` is not a loop over time

@@ -84,11 +84,12 @@ def make_peer_checkpoint(peer: Path, corpus: Path, path: Path) -> int:
 
 def make_lstmlm_run(corpus: Path, out: Path) -> int:
     """A run folder as ``lstmlm train`` starts one, with untrained weights; returns its vocabulary size."""
-    from lstmlm import checkpoint, run_folder
     from lstmlm.config import RunConfig, replace
     from lstmlm.data.corpus import load_corpus
-    from lstmlm.launch import build_tokenizer
     from lstmlm.model.lm import LanguageModel
+    from lstmlm.runs import checkpoint
+    from lstmlm.runs import folder as run_folder
+    from lstmlm.training.launch import build_tokenizer
 
     config = RunConfig.from_dict({"model": SHAPE, "data": {"data": str(corpus)}})
     tokenizer = build_tokenizer(config, load_corpus(config.data))
@@ -131,7 +132,7 @@ def latencies(run: Path, peer_checkpoint: Path, tokens: int) -> tuple[dict[str, 
     """Per-token ms at batch 1 (lstmlm's ``sample``, its model's forward, the peer's loop body)
     and lstmlm's weight bytes."""
     from lstmlm.generate import pick_next, sample
-    from lstmlm.runs import load_run
+    from lstmlm.runs.load import load_run
 
     model = load_run(run).model
     fused = sample(model, [1], max_tokens=10**9, generator=torch.Generator().manual_seed(1))

@@ -5,7 +5,7 @@ to the embedding; dropout ``--dropout`` on the embedding, between the layers and
 output) and train it with SGD (lr 20) and clipping (0.25) on the same token ids, carrying
 the detached state from window to window, on the CPU.
 
-* lstmlm: what ``lstmlm.loop.Loop.step`` and ``Loop.account`` do for one window: the lr
+* lstmlm: what ``lstmlm.training.loop.Loop.step`` and ``Loop.account`` do for one window: the lr
   into the optimizer, ``train_step`` (zero_grad; the forward pass under ``--precision``
   within ``masks_for_step``, i.e. its per-stream dropout masks; fp32 cross-entropy;
   backward; clip), ``step_verdict`` (the non-finite guard's one host sync) and
@@ -45,9 +45,9 @@ from torch import Tensor, nn
 from lstmlm.config import RunConfig
 from lstmlm.model.dropout import masks_for_step
 from lstmlm.model.lm import LanguageModel
-from lstmlm.optim import make_optimizer
-from lstmlm.precision import resolve_precision
-from lstmlm.step import step_verdict, train_step
+from lstmlm.runtime.precision import resolve_precision
+from lstmlm.training.optim import make_optimizer
+from lstmlm.training.step import step_verdict, train_step
 
 PEER = Path(__file__).resolve().parents[2] / "shared/peers/pytorch-examples-word_language_model"
 LR, CLIP = 20.0, 0.25

@@ -2,7 +2,7 @@
 
 Both train the same model (embedding -> 2x650 LSTM -> linear, untied, vocab 10k by
 default) with SGD, clipping and carried, detached state on the same random token
-stream (B=20, T=35). lstmlm's figure comes from ``lstmlm.train.train`` itself (its
+stream (B=20, T=35). lstmlm's figure comes from ``lstmlm.training.train.train`` itself (its
 events and checkpointing included), once per ``--precision`` and, with ``--compile``,
 also compiled; each is also given as a ratio to lstmlm fp32 eager. The first
 ``--warmup`` steps of each run (compilation, allocator warm-up) are not timed. Repeats
@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from lstmlm.config import RunConfig
-from lstmlm.events import Event, Log
 from lstmlm.model.lm import LanguageModel
-from lstmlm.train import Splits, train
+from lstmlm.runs.events import Event, Log
+from lstmlm.training.train import Splits, train
 
 
 def config_for(

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from lstmlm.config import CELLS, ModelConfig
 from lstmlm.data.tokens import batchify
-from lstmlm.evaluate import evaluate_loss, perplexity
+from lstmlm.evaluation.perplexity import evaluate_loss, perplexity
 from lstmlm.model.lm import LanguageModel, detach_state
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ptb"

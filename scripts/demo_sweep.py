@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from lstmlm import runs
+from lstmlm.runs import load as runs
 
 ROOT = Path(__file__).resolve().parents[1]
 AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
@@ -52,8 +52,9 @@ def worker(seed: int, out: Path, config: Path, rescore: bool) -> dict[str, Any]:
 
     from lstmlm.config import load_toml
     from lstmlm.data.grammar.demo_prompts import demo_prompts
-    from lstmlm.launch import plan_run, start_training
-    from lstmlm.pair_scoring import accuracy_by, demo_rows, read_suite, resolve_suite, score_pairs
+    from lstmlm.scoring.accuracy import accuracy_by
+    from lstmlm.scoring.pairs import demo_rows, read_suite, resolve_suite, score_pairs
+    from lstmlm.training.launch import plan_run, start_training
 
     trained: dict[str, Any] = {}
     if not rescore:

@@ -26,9 +26,10 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_quality import CORPORA, SHARED, prepare_data  # noqa: E402
 
-from lstmlm import eval_methods  # noqa: E402
-from lstmlm.eval_settings import CacheSettings, DynamicSettings  # noqa: E402
-from lstmlm.runs import evaluate_split, load_run, run_split  # noqa: E402
+from lstmlm.evaluation import methods as eval_methods  # noqa: E402
+from lstmlm.evaluation.perplexity import evaluate_split  # noqa: E402
+from lstmlm.evaluation.settings import CacheSettings, DynamicSettings  # noqa: E402
+from lstmlm.runs.load import load_run, run_split  # noqa: E402
 
 
 def train_run(folder: Path, minutes: float, threads: int) -> Path:
@@ -84,8 +85,12 @@ def dynamic_rows(run, read, static, tuned: CacheSettings, sgd_lrs: list[float]) 
     """Dynamic evaluation, RMS at its defaults and SGD at each step size, alone and with the tuned cache."""
     rows = []
     for settings in [DynamicSettings()] + [DynamicSettings(method="sgd", lr=lr) for lr in sgd_lrs]:
-        on_valid = eval_methods.dynamic(run, read["valid"], "valid", static, settings, read.__getitem__)
-        result = eval_methods.dynamic(run, read["test"], "test", static, settings, read.__getitem__, tuned)
+        on_valid = eval_methods.dynamic_evaluation(
+            run, read["valid"], "valid", static, settings, read.__getitem__
+        )
+        result = eval_methods.dynamic_evaluation(
+            run, read["test"], "test", static, settings, read.__getitem__, tuned
+        )
         note = f"valid ppl {on_valid['perplexity']:.1f}; {result['tokens_per_s']:,.0f} tok/s"
         rows.append((f"dynamic {settings.method} lr {settings.step_size:g}", result["perplexity"],
                      result["seconds"], note))  # fmt: skip

@@ -26,15 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lstmlm.data.grammar.sentences import corpus_text, default_corpus  # noqa: E402
-from lstmlm.pair_scoring import (  # noqa: E402
-    DISTANCE_BINS,
-    differing_word,
-    distance_bin,
-    line_ids,
-    score_pairs,
-    wilson_interval,
-)
-from lstmlm.suite_sources import load_suite  # noqa: E402
+from lstmlm.scoring.accuracy import DISTANCE_BINS, distance_bin, wilson_interval  # noqa: E402
+from lstmlm.scoring.pairs import differing_word, line_ids, score_pairs  # noqa: E402
+from lstmlm.scoring.suites import load_suite  # noqa: E402
 
 BINS = [distance_bin(b) for b in DISTANCE_BINS]
 Table = dict[str, tuple[float, float, float, int]]  # distance bin -> accuracy, low, high, pairs
@@ -84,7 +78,7 @@ def train(spec: str, seed: int, corpus: Path, args: argparse.Namespace) -> Path:
 def score(run_dir: Path) -> tuple[dict[str, list[bool]], dict[str, list[float]]]:
     """One run on the long-range suite, per distance bin: sentence-rule decisions, and the
     pronoun margin's sensitivity to the antecedent (see :func:`sensitivity`)."""
-    from lstmlm.runs import load_run
+    from lstmlm.runs.load import load_run
 
     run = load_run(run_dir, device="cpu")
     pairs, _ = load_suite("long-range")

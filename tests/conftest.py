@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lstmlm import run_folder
 from lstmlm.config import RunConfig
+from lstmlm.runs import folder as run_folder
 
 NOUNS = ["cat", "dog", "bird", "fish", "cow", "horse", "mouse", "frog"]
 VERBS = ["sees", "likes", "chases", "finds", "hears"]
@@ -84,10 +84,10 @@ def tiny_config(data: Path, **train: object) -> RunConfig:
 
 def make_untrained_run(out: Path, corpus: Path) -> Path:
     """A run folder as `train` writes it (config, tokenizer, step-0 weights), without training."""
-    from lstmlm import checkpoint as ckpt
     from lstmlm.config import replace
     from lstmlm.data.tokenizer import train_tokenizer
     from lstmlm.model.lm import LanguageModel
+    from lstmlm.runs import checkpoint as ckpt
 
     tokenizer = train_tokenizer("word", (corpus / "train.txt").read_text().splitlines())
     config = replace(tiny_config(corpus), model={"ntoken": tokenizer.vocab_size})

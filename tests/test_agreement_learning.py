@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from lstmlm import runs
 from lstmlm.config import RunConfig
-from lstmlm.launch import start_training
-from lstmlm.pair_scoring import accuracy_by, read_suite, resolve_suite, score_pairs
+from lstmlm.runs import load as runs
+from lstmlm.scoring.accuracy import accuracy_by
+from lstmlm.scoring.pairs import read_suite, resolve_suite, score_pairs
+from lstmlm.training.launch import start_training
 
 
 @pytest.mark.slow

@@ -115,7 +115,7 @@ def test_words_of_several_tokens_are_summed(lm: lstmlm.Model) -> None:
         def __getattr__(self, name: str):
             return getattr(self.inner, name)
 
-    from lstmlm.surprisal import score_lines
+    from lstmlm.scoring.surprisal import score_lines
 
     [score] = score_lines(lm.module, Splitting(lm.tokenizer), ["the cat sees the dog."])
     assert [w.word for w in score.words] == ["the", "cat", "sees", "the", "dog."]

@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from lstmlm import checkpoint as ckpt
-from lstmlm import loop as loop_module
-from lstmlm import step as step_module
-from lstmlm import train as train_module
 from lstmlm.config import RunConfig
 from lstmlm.data.tokens import batchify
 from lstmlm.errors import LstmlmError
-from lstmlm.events import End, Eval, Event, Save
 from lstmlm.model.lm import LanguageModel
-from lstmlm.optim import WeightAverage, nonmonotone_trigger
-from lstmlm.schedule import MIN_WINDOW, epoch_windows, scheduled_lr, total_steps
+from lstmlm.runs import checkpoint as ckpt
+from lstmlm.runs.events import End, Eval, Event, Save
+from lstmlm.training import loop as loop_module
+from lstmlm.training import step as step_module
+from lstmlm.training import train as train_module
+from lstmlm.training.optim import WeightAverage, nonmonotone_trigger
+from lstmlm.training.schedule import MIN_WINDOW, epoch_windows, scheduled_lr, total_steps
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lstmlm import checkpoint as ckpt
-from lstmlm import run_folder, runs
 from lstmlm.cli import app
 from lstmlm.config import ModelConfig
-from lstmlm.metrics import read_metrics
 from lstmlm.model.lm import LanguageModel
+from lstmlm.runs import checkpoint as ckpt
+from lstmlm.runs import folder as run_folder
+from lstmlm.runs import load as runs
+from lstmlm.runs.metrics import read_metrics
 
 from .conftest import TINY_FLAGS, make_untrained_run
 

@@ -16,11 +16,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from lstmlm import checkpoint as ckpt
-from lstmlm import run_folder, runs
 from lstmlm.cli import app
 from lstmlm.files import WriteError
-from lstmlm.metrics import read_metrics
+from lstmlm.runs import checkpoint as ckpt
+from lstmlm.runs import folder as run_folder
+from lstmlm.runs import load as runs
+from lstmlm.runs.metrics import read_metrics
 
 from .conftest import make_untrained_run
 

@@ -13,13 +13,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from lstmlm.cache import NeuralCache, mix, score_with_cache
 from lstmlm.cli import app
 from lstmlm.config import ModelConfig
 from lstmlm.data.tokens import batchify
-from lstmlm.dynamic_eval import dynamic_windows, gradient_rms
-from lstmlm.eval_settings import CacheSettings, DynamicSettings
-from lstmlm.evaluate import evaluate_loss, scored_windows
+from lstmlm.evaluation.continuous_cache import NeuralCache, mix, score_with_cache
+from lstmlm.evaluation.dynamic import dynamic_windows, gradient_rms
+from lstmlm.evaluation.perplexity import evaluate_loss, scored_windows
+from lstmlm.evaluation.settings import CacheSettings, DynamicSettings
 from lstmlm.model.lm import LanguageModel
 
 from .conftest import TINY_FLAGS

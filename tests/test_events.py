@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from lstmlm import checkpoint as ckpt
-from lstmlm import events, run_folder
-from lstmlm.events import Eval, Log, Save, Start, from_record
-from lstmlm.launch import start_training
-from lstmlm.metrics import MetricsLog, read_events, read_metrics
+from lstmlm.runs import checkpoint as ckpt
+from lstmlm.runs import events
+from lstmlm.runs import folder as run_folder
+from lstmlm.runs.events import Eval, Log, Save, Start, from_record
+from lstmlm.runs.metrics import MetricsLog, read_events, read_metrics
+from lstmlm.training.launch import start_training
 
 from .conftest import tiny_config
 

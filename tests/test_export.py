@@ -17,13 +17,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from lstmlm import checkpoint as ckpt
-from lstmlm import run_folder
 from lstmlm.cli import app
 from lstmlm.config import CELLS, replace
 from lstmlm.data.tokenizer import train_tokenizer
 from lstmlm.export.step_model import state_names
 from lstmlm.model.lm import LanguageModel
+from lstmlm.runs import checkpoint as ckpt
+from lstmlm.runs import folder as run_folder
 from tests.conftest import tiny_config
 
 runner = CliRunner()
@@ -65,7 +65,7 @@ def write_weights(path: Path, config: object, seed: int) -> None:
 
 def reference(run: Path, tokens: torch.Tensor, weights: str = "best") -> tuple[torch.Tensor, tuple]:
     """PyTorch's logits (T, B, V) over the whole sequence at once, and the last state."""
-    from lstmlm.runs import load_run
+    from lstmlm.runs.load import load_run
 
     model = load_run(run, best=weights == "best").model
     with torch.no_grad():

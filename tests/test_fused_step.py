@@ -7,7 +7,7 @@ import torch
 
 from lstmlm.config import ModelConfig
 from lstmlm.generate import pick_next, prime, sample
-from lstmlm.model.fused_step import FusedStep
+from lstmlm.model.fast.fused_step import FusedStep
 from lstmlm.model.lm import LanguageModel
 
 MODELS = {

@@ -10,15 +10,15 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from lstmlm.analysis.traces import EquationModel, trace_text
+from lstmlm.analysis.units import ablate, carried_states, rank_units
 from lstmlm.cli import app
 from lstmlm.config import ModelConfig
 from lstmlm.data.grammar.lexicon import noun_features
 from lstmlm.data.grammar.suites import generate_pairs, write_jsonl
 from lstmlm.data.tokenizer import train_tokenizer
-from lstmlm.inspect import EquationModel, trace_text
 from lstmlm.model.lm import LanguageModel
-from lstmlm.pair_scoring import SuitePair
-from lstmlm.units import ablate, carried_states, rank_units
+from lstmlm.scoring.pairs import SuitePair
 
 from .conftest import TINY_FLAGS, write_tiny_corpus
 

@@ -17,7 +17,7 @@ def imported_after(statement: str, modules: tuple[str, ...]) -> list[str]:
 
 def test_import_lstmlm_is_light() -> None:
     """``import lstmlm`` loads nothing heavy; its public names load on first use, never the loop."""
-    heavy = ("torch", "numpy", "lstmlm.api", "lstmlm.train", "lstmlm.launch")
+    heavy = ("torch", "numpy", "lstmlm.api", "lstmlm.training.train", "lstmlm.training.launch")
     assert imported_after("import lstmlm", heavy) == []
     used = imported_after("import lstmlm\nlstmlm.load, lstmlm.SentenceScore", heavy)
     assert used == ["torch", "numpy", "lstmlm.api"]
@@ -25,22 +25,28 @@ def test_import_lstmlm_is_light() -> None:
 
 def test_the_cli_imports_no_heavy_library() -> None:
     """``lstmlm --help`` and ``lstmlm info`` stay fast: torch, datasets, matplotlib load on use."""
-    heavy = ("torch", "datasets", "matplotlib", "numpy", "lstmlm.train")
-    assert imported_after("import lstmlm.cli\nimport lstmlm.run_folder", heavy) == []
+    heavy = ("torch", "datasets", "matplotlib", "numpy", "lstmlm.training.train")
+    assert imported_after("import lstmlm.cli\nimport lstmlm.runs.folder", heavy) == []
 
 
 @pytest.mark.parametrize(
     "module",
     [
-        "lstmlm.runs",
-        "lstmlm.evaluate",
+        "lstmlm.runs.load",
+        "lstmlm.evaluation.perplexity",
         "lstmlm.generate",
-        "lstmlm.pair_scoring",
-        "lstmlm.units",
+        "lstmlm.scoring.pairs",
+        "lstmlm.analysis.units",
         "lstmlm.api",
     ],
 )
 def test_reading_a_run_imports_neither_the_loop_nor_the_compiler(module: str) -> None:
     """eval, generate, agreement and inspect do not import the training loop or torch._dynamo."""
-    loop = ("lstmlm.train", "lstmlm.launch", "lstmlm.step", "torch._dynamo", "datasets")
+    loop = (
+        "lstmlm.training.train",
+        "lstmlm.training.launch",
+        "lstmlm.training.step",
+        "torch._dynamo",
+        "datasets",
+    )
     assert imported_after(f"import {module}", loop) == []

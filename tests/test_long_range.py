@@ -16,16 +16,9 @@ from lstmlm.data.grammar.suites import LONG_RANGE_BETWEEN, generate_long_range_p
 from lstmlm.data.grammar.words import NEUTER
 from lstmlm.data.tokenizer import train_tokenizer
 from lstmlm.model.lm import LanguageModel, detach_state
-from lstmlm.pair_scoring import (
-    SuitePair,
-    accuracy_by,
-    differing_word,
-    distance_bin,
-    line_ids,
-    score_pairs,
-    token_logprobs,
-)
-from lstmlm.suite_sources import load_suite
+from lstmlm.scoring.accuracy import accuracy_by, distance_bin
+from lstmlm.scoring.pairs import SuitePair, differing_word, line_ids, score_pairs, token_logprobs
+from lstmlm.scoring.suites import load_suite
 
 pytestmark = pytest.mark.usefixtures("one_thread", "seeded")
 

@@ -263,8 +263,8 @@ def test_cli_end_to_end(cell_name: str, tiny_corpus: Path, tmp_path: Path) -> No
 
 
 def test_xlstm_gates_in_the_trace_table() -> None:
-    from lstmlm import report
-    from lstmlm.inspect import Trace
+    from lstmlm.analysis.traces import Trace
+    from lstmlm.cli import report
 
     layer = {name: torch.rand(2, 4).numpy() for name in ("input_gate", "forget_gate", "stabilizer", "hidden")}
     layer["memory_norm"] = torch.rand(2, 2).numpy()  # one per head

@@ -13,15 +13,14 @@ from lstmlm.config import ModelConfig
 from lstmlm.data.tokenizer import train_tokenizer
 from lstmlm.errors import LstmlmError
 from lstmlm.model.lm import LanguageModel
-from lstmlm.pair_scoring import (
+from lstmlm.scoring.accuracy import accuracy_by, wilson_interval
+from lstmlm.scoring.pairs import (
     SuitePair,
-    accuracy_by,
     line_ids,
     next_word_probability,
     read_suite,
     score_pairs,
     token_logprobs,
-    wilson_interval,
 )
 
 LINES = ["the key is here .", "the keys are here .", "the dog is old .", "the dogs are old ."]

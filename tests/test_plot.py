@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from lstmlm import tensorboard as tb
 from lstmlm.cli import app
+from lstmlm.training import tensorboard as tb
 
 from .conftest import TINY_FLAGS
 

@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from lstmlm import precision as precision_module
-from lstmlm import run_folder
 from lstmlm.config import ModelConfig
 from lstmlm.errors import LstmlmError
-from lstmlm.launch import start_training
-from lstmlm.metrics import read_metrics
 from lstmlm.model.dropout import StreamDropout, masks_for_step
 from lstmlm.model.lm import LanguageModel
-from lstmlm.precision import resolve_precision
-from lstmlm.provenance import DATA_RECORD
+from lstmlm.runs import folder as run_folder
+from lstmlm.runs.metrics import read_metrics
+from lstmlm.runs.provenance import DATA_RECORD
+from lstmlm.runtime import precision as precision_module
+from lstmlm.runtime.precision import resolve_precision
+from lstmlm.training.launch import start_training
 
 from .conftest import TINY_FLAGS, tiny_config, tiny_lines
 
@@ -116,19 +116,19 @@ def test_resume_beyond_the_epoch_is_an_error_not_a_loop(tmp_path: Path) -> None:
 STAGE_KILLER = textwrap.dedent(
     """
     import os, signal, sys
-    from lstmlm import report
+    from lstmlm.cli import train_display
     from lstmlm.cli import main
 
     stage, signum = sys.argv[1], getattr(signal, sys.argv[2])
-    real = report.TrainDisplay.data
+    real = train_display.TrainDisplay.data
 
     def data(self, name, done, total):
         if name == stage and done:
             os.kill(os.getpid(), signum)
         return real(self, name, done, total)
 
-    report.TrainDisplay.data = data
-    report.TrainDisplay.live = property(lambda self: True, lambda self, value: None)
+    train_display.TrainDisplay.data = data
+    train_display.TrainDisplay.live = property(lambda self: True, lambda self, value: None)
     sys.argv = ["lstmlm", "train", *sys.argv[3:]]
     main()
     """

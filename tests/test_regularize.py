@@ -11,16 +11,16 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
-from lstmlm import runs
+from lstmlm.analysis.traces import EquationModel
 from lstmlm.cli import app
 from lstmlm.config import ModelConfig
 from lstmlm.data.grammar.suites import generate_pairs, write_jsonl
 from lstmlm.errors import LstmlmError
-from lstmlm.inspect import EquationModel
 from lstmlm.model.dropout import StepMasks, StreamDropout, masks_for_step
 from lstmlm.model.lm import LanguageModel
 from lstmlm.model.recurrent import equation_stack
 from lstmlm.model.regularize import EmbeddingDropout, WeightDrop, activation_penalty
+from lstmlm.runs import load as runs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -14,17 +14,21 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from lstmlm import checkpoint as ckpt
-from lstmlm import cli, distributed, run_folder, runs
-from lstmlm import loop as loop_module
-from lstmlm import train as train_module
+from lstmlm import cli
 from lstmlm.cli import app
 from lstmlm.config import replace
-from lstmlm.launch import start_training
-from lstmlm.metrics import read_metrics
-from lstmlm.precision import Precision, native_bf16_rnn, resolve_precision
-from lstmlm.runs import evaluate_split, run_split
-from lstmlm.step import step_verdict
+from lstmlm.evaluation.perplexity import evaluate_split
+from lstmlm.runs import checkpoint as ckpt
+from lstmlm.runs import folder as run_folder
+from lstmlm.runs import load as runs
+from lstmlm.runs.load import run_split
+from lstmlm.runs.metrics import read_metrics
+from lstmlm.runtime import distributed
+from lstmlm.runtime.precision import Precision, native_bf16_rnn, resolve_precision
+from lstmlm.training import loop as loop_module
+from lstmlm.training import train as train_module
+from lstmlm.training.launch import start_training
+from lstmlm.training.step import step_verdict
 
 from .conftest import TINY_FLAGS, tiny_config
 

@@ -8,9 +8,9 @@ from torch.func import functional_call
 
 from lstmlm.config import CUSTOM_CELLS, XLSTM_CELLS, ModelConfig
 from lstmlm.model.cells import make_cell
-from lstmlm.model.packed_linear import onednn_works
+from lstmlm.model.fast.packed_linear import onednn_works
+from lstmlm.model.fast.scan import EAGER_LOOPS, torchscript_loops, using_step_loops
 from lstmlm.model.recurrent import build_recurrent
-from lstmlm.model.scan import EAGER_LOOPS, torchscript_loops, using_step_loops
 
 from .test_cells import B, E, H, T, random_state, randomize_diagonals, stack
 

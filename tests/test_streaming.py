@@ -20,7 +20,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lstmlm import runs
 from lstmlm.config import DataConfig
 from lstmlm.data import sources, text_file
 from lstmlm.data.corpus import load_corpus, read_lines, split_fingerprint
@@ -29,6 +28,7 @@ from lstmlm.data.text_file import FileSource, scan_text_file
 from lstmlm.data.tokenizer import Tokenizer, train_tokenizer
 from lstmlm.data.tokens import encode_split
 from lstmlm.errors import LstmlmError
+from lstmlm.runs import load as runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -286,8 +286,8 @@ def test_progress_reaches_the_total(tmp_path: Path) -> None:
 
 
 def test_runs_report_each_data_stage(tiny_corpus: Path, tmp_path: Path) -> None:
-    from lstmlm.launch import start_training
-    from lstmlm.runs import run_split
+    from lstmlm.runs.load import run_split
+    from lstmlm.training.launch import start_training
     from tests.conftest import tiny_config
 
     stages: dict[str, tuple[int, int | None]] = {}

@@ -9,17 +9,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from lstmlm import checkpoint as ckpt
-from lstmlm import loop as loop_module
-from lstmlm import run_folder, runs
 from lstmlm.config import replace
 from lstmlm.errors import LstmlmError
-from lstmlm.events import Event, Log
-from lstmlm.launch import start_training
-from lstmlm.metrics import read_metrics
+from lstmlm.evaluation.perplexity import evaluate_split
 from lstmlm.model.lm import LanguageModel
-from lstmlm.runs import evaluate_split, run_split
-from lstmlm.stopping import Interrupted
+from lstmlm.runs import checkpoint as ckpt
+from lstmlm.runs import folder as run_folder
+from lstmlm.runs import load as runs
+from lstmlm.runs.events import Event, Log
+from lstmlm.runs.load import run_split
+from lstmlm.runs.metrics import read_metrics
+from lstmlm.runtime.signals import Interrupted
+from lstmlm.training import loop as loop_module
+from lstmlm.training.launch import start_training
 
 from .conftest import tiny_config
 
@@ -101,7 +103,7 @@ def test_nonfinite_steps_are_skipped_and_the_good_checkpoint_kept(
 
 
 def test_resume_refuses_a_changed_model(tiny_corpus: Path, tmp_path: Path) -> None:
-    from lstmlm.launch import plan_run
+    from lstmlm.training.launch import plan_run
 
     config = tiny_config(tiny_corpus, max_steps=10)
     start_training(tmp_path / "run", config, resume=False, overwrite=False)

@@ -28,7 +28,7 @@ def main() -> None:
 
 
 def _was_in_a_process_group() -> bool:
-    distributed = sys.modules.get("lstmlm.distributed")  # not imported: never in a group
+    distributed = sys.modules.get("lstmlm.runtime.distributed")  # not imported: never in a group
     return bool(distributed and distributed.joined_a_group)
 
 

@@ -16,10 +16,11 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from lstmlm import __version__, report
+from lstmlm import __version__
+from lstmlm.cli import report
 from lstmlm.errors import LstmlmError
 from lstmlm.files import WriteError
-from lstmlm.stopping import Interrupted, SignalExit
+from lstmlm.runtime.signals import Interrupted, SignalExit
 
 
 class _PlainHelpFlag:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lstmlm import report
+from lstmlm.cli import report
 from lstmlm.cli.app import command
 from lstmlm.cli.options import JsonOut, LastWeights, RunDir, choices
 from lstmlm.export import FORMATS

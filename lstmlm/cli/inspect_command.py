@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lstmlm import report
+from lstmlm.cli import report
 from lstmlm.cli.app import command
 from lstmlm.cli.options import Device, JsonOut, RunDir, Suite
 from lstmlm.cli.run_commands import warn_unknown_words
 from lstmlm.errors import LstmlmError
 
 if TYPE_CHECKING:
-    from lstmlm.runs import Run
+    from lstmlm.runs.load import Run
 
 FEATURES = ("number", "gender", "both")
 
@@ -53,8 +53,8 @@ def inspect_(
     device: Device = "auto",
 ) -> None:
     """Look inside: per-token gates and cell state, or the units that carry number and gender."""
-    from lstmlm.runs import load_run
-    from lstmlm.runtime import resolve_device
+    from lstmlm.runs.load import load_run
+    from lstmlm.runtime.device import resolve_device
 
     if not find_units and not text.strip():
         raise LstmlmError("give --text TEXT to trace a sentence, or --find-units")
@@ -87,7 +87,7 @@ def positive_ints(value: str, option: str) -> list[int]:
 def _trace(
     run: Run, text: str, layer: int, top: int, plot: Path | None, json_out: bool, npz: Path | None
 ) -> None:
-    from lstmlm.inspect import save_npz, trace_text
+    from lstmlm.analysis.traces import save_npz, trace_text
 
     warn_unknown_words(run, text)
     trace = trace_text(run.model, run.tokenizer, text)
@@ -96,7 +96,7 @@ def _trace(
             raise LstmlmError(f"--npz: folder not found: {npz.parent}")
         save_npz(trace, npz)
     if plot is not None:
-        from lstmlm.plots import trace_heatmaps
+        from lstmlm.analysis.plots import trace_heatmaps
 
         trace_heatmaps(trace, layer, plot)
     if json_out:
@@ -111,8 +111,8 @@ def _trace(
 def _find_units(
     run: Run, suite: str, kinds: list[str], top: int, ks: list[int], plot: Path | None, json_out: bool
 ) -> None:
-    from lstmlm.suite_sources import load_suite
-    from lstmlm.units import find_units, unit_trajectories
+    from lstmlm.analysis.units import find_units, unit_trajectories
+    from lstmlm.scoring.suites import load_suite
 
     pairs, _ = load_suite(suite)
     findings = find_units(run.model, run.tokenizer, pairs, kinds, ks)
@@ -124,7 +124,7 @@ def _find_units(
             report.console.print(report.units_table(finding, shown))
             report.console.print(report.ablation_table(finding))
     if plot is not None:
-        from lstmlm.plots import unit_trajectory_panels
+        from lstmlm.analysis.plots import unit_trajectory_panels
 
         unit_trajectory_panels([unit_trajectories(run.model, run.tokenizer, f, top) for f in findings], plot)
         if not json_out:

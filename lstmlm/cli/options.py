@@ -1,8 +1,9 @@
-"""Command-line options: the ``train`` flags derived from the config, and the shared ones.
+"""Command-line options: flags derived from the settings dataclasses, and the shared ones.
 
-Each config field is declared once, in ``lstmlm.config`` (default, help, choices, whether
-a resume may change it). ``config_flags`` turns every such field into a ``--flag`` of a
-command, with that default shown in ``--help``; the command receives only the flags
+Each setting is declared once, with ``lstmlm.config.fields.option`` (default, help, choices,
+whether a resume may change it): the run config's fields for ``train``, the evaluation
+methods' settings for ``eval``. ``settings_flags`` turns every such field into a ``--flag``
+of a command, with that default shown in ``--help``; the command receives only the flags
 given on the command line, so a TOML file's values are not overridden by defaults.
 """
 
@@ -12,16 +13,16 @@ import functools
 import inspect
 import typing
 from collections.abc import Callable
-from dataclasses import Field
+from dataclasses import Field, dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from lstmlm.config import DEVICES, SECTIONS, settable_fields
+from lstmlm.config import DEVICES, SECTIONS
+from lstmlm.evaluation.settings import CacheSettings, DynamicSettings
 
-Flags = dict[str, dict[str, Any]]  # section -> field -> value given on the command line
-PANELS = {"data": "Data", "model": "Model", "train": "Training"}
+Flags = dict[str, dict[str, Any]]  # group (config section, method) -> field -> value given
 
 
 def choices(values: tuple[str, ...]) -> str:
@@ -45,59 +46,106 @@ Suite = Annotated[
 ]
 
 
+@dataclass(frozen=True)
+class FlagGroup:
+    """The flags of one settings dataclass: ``--{prefix}{field}`` in help panel ``panel``."""
+
+    name: str  # the key of these flags in ``Flags``
+    settings: type
+    panel: str
+    prefix: str = ""
+
+    def fields(self) -> list[Field[Any]]:
+        """The fields that are flags (declared with ``option()``), in declaration order."""
+        return [f for f in fields(self.settings) if "help" in f.metadata]
+
+    def flag(self, f: Field[Any]) -> str:
+        return "--" + self.prefix + (f.metadata.get("flag") or f.name).replace("_", "-")
+
+    def parameter(self, f: Field[Any]) -> str:
+        return self.flag(f)[2:].replace("-", "_")
+
+
+TRAIN_FLAGS = tuple(
+    FlagGroup(name, SECTIONS[name], panel)
+    for name, panel in (("model", "Model"), ("data", "Data"), ("train", "Training"))
+)
+EVAL_FLAGS = (
+    FlagGroup("dynamic", DynamicSettings, "Dynamic evaluation", "dynamic-"),
+    FlagGroup("cache", CacheSettings, "Continuous cache", "cache-"),
+)
+
+
 def flag_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def config_option(section: str, f: Field[Any], hint: Any) -> Any:
-    """The ``typer.Option`` of config field ``f``: its flag, help, choices and shown default."""
-    names = [flag_name(f.name)]
+def declared_option(group: FlagGroup, f: Field[Any], hint: Any) -> Any:
+    """The ``typer.Option`` of settings field ``f``: its flag, help, choices and shown default."""
+    names = [group.flag(f)]
     metavar = None
     if hint is bool:
         names = [f"{names[0]}/--no-{names[0][2:]}"]
         metavar = ""  # a switch has no value to describe
     elif f.metadata["choices"]:
         metavar = choices(f.metadata["choices"])
-    return typer.Option(*names, help=f.metadata["help"], metavar=metavar, rich_help_panel=PANELS[section])
+    shown = f.metadata.get("shown")
+    return typer.Option(
+        *names,
+        help=f.metadata["help"],
+        metavar=metavar,
+        rich_help_panel=group.panel,
+        **({"show_default": shown} if shown else {}),
+    )
 
 
-def config_parameters() -> list[inspect.Parameter]:
-    """One keyword parameter per settable config field, defaulting to the field's default."""
+def declared_parameters(groups: tuple[FlagGroup, ...]) -> list[inspect.Parameter]:
+    """One keyword parameter per flag field of ``groups``, defaulting to the field's default."""
     params = []
-    for section, f in settable_fields():
-        hint = typing.get_type_hints(SECTIONS[section])[f.name]
-        annotation = Annotated[hint, config_option(section, f, hint)]
-        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
-                                        annotation=annotation))  # fmt: skip
+    for group in groups:
+        hints = typing.get_type_hints(group.settings)
+        for f in group.fields():
+            annotation = Annotated[hints[f.name], declared_option(group, f, hints[f.name])]
+            kind = inspect.Parameter.KEYWORD_ONLY
+            params.append(
+                inspect.Parameter(group.parameter(f), kind, default=f.default, annotation=annotation)
+            )
     return params
 
 
-def config_flags(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add a flag per config field to ``command``, which gets them as ``flags: Flags``.
+def settings_flags(*groups: FlagGroup) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add a flag per settings field of ``groups`` to a command, which gets them as ``flags: Flags``.
 
-    ``flags`` holds only the fields given on the command line, by section: defaults come
-    from the config classes themselves, below any TOML file's values.
+    ``flags`` holds only the fields given on the command line, by group: defaults come from
+    the settings classes themselves (below any TOML file's values, for ``train``).
     """
-    own = inspect.signature(command)
-    hints = typing.get_type_hints(command, include_extras=True)
-    kept = [p.replace(annotation=hints[p.name]) for p in own.parameters.values() if p.name != "flags"]
-    context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
-    derived = config_parameters()
 
-    @functools.wraps(command)
-    def run(ctx: typer.Context, **values: Any) -> Any:
-        flags: Flags = {section: {} for section in SECTIONS}
-        for section, f in settable_fields():
-            value = values.pop(f.name)
-            if _given(ctx, f.name):
-                flags[section][f.name] = value
-        return command(**values, flags=flags)
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        own = inspect.signature(command)
+        hints = typing.get_type_hints(command, include_extras=True)
+        kept = [p.replace(annotation=hints[p.name]) for p in own.parameters.values() if p.name != "flags"]
+        context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
 
-    del run.__wrapped__  # typer reads the signature below, not the command's
-    params = [context, *kept, *derived]
-    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    run.__annotations__ = {p.name: p.annotation for p in params}
-    return run
+        @functools.wraps(command)
+        def run(ctx: typer.Context, **values: Any) -> Any:
+            flags: Flags = {group.name: {} for group in groups}
+            for group in groups:
+                for f in group.fields():
+                    value = values.pop(group.parameter(f))
+                    if _given(ctx, group.parameter(f)):
+                        flags[group.name][f.name] = value
+            return command(**values, flags=flags)
+
+        del run.__wrapped__  # typer reads the signature below, not the command's
+        params = [context, *kept, *declared_parameters(groups)]
+        run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in params}
+        return run
+
+    return decorate
+
+
+config_flags = settings_flags(*TRAIN_FLAGS)  # train: every field of the run config
 
 
 def _given(ctx: typer.Context, name: str) -> bool:

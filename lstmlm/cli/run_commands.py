@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lstmlm import report
+from lstmlm.cli import report
 from lstmlm.cli.app import command
 from lstmlm.cli.options import Device, JsonOut, RunDir, Suite
 from lstmlm.errors import LstmlmError
 
 if TYPE_CHECKING:
-    from lstmlm.runs import Run
+    from lstmlm.runs.load import Run
 
 
 @command()
@@ -38,8 +38,8 @@ def generate(
     device: Device = "auto",
 ) -> None:
     """Sample text from a run's model, streaming tokens as they come."""
-    from lstmlm.runs import load_run
-    from lstmlm.runtime import resolve_device
+    from lstmlm.runs.load import load_run
+    from lstmlm.runtime.device import resolve_device
 
     if top_p <= 0.0:
         raise LstmlmError(f"--top-p must be in (0, 1] (got {top_p})")
@@ -53,7 +53,7 @@ def generate(
 
 def _agreement_demo(run: Run, seed: int, temperature: float) -> None:
     from lstmlm.data.grammar.demo_prompts import demo_prompts
-    from lstmlm.pair_scoring import demo_rows, missing_demo_words
+    from lstmlm.scoring.pairs import demo_rows, missing_demo_words
 
     prompts = demo_prompts()
     missing = missing_demo_words(run.tokenizer, prompts)
@@ -117,16 +117,11 @@ def agreement_(
     device: Device = "auto",
 ) -> None:
     """Score minimal pairs: accuracy by construction and attractors (sentence and prefix rules)."""
-    from lstmlm.pair_scoring import (
-        accuracy_by,
-        accuracy_of,
-        check_fields,
-        score_pairs,
-        write_pair_scores,
-    )
-    from lstmlm.runs import load_run
-    from lstmlm.runtime import resolve_device
-    from lstmlm.suite_sources import load_suite
+    from lstmlm.runs.load import load_run
+    from lstmlm.runtime.device import resolve_device
+    from lstmlm.scoring.accuracy import accuracy_by, accuracy_of
+    from lstmlm.scoring.pairs import check_fields, score_pairs, write_pair_scores
+    from lstmlm.scoring.suites import load_suite
 
     keys = [k.strip() for k in by.split(",") if k.strip()]
     if not keys:
@@ -174,7 +169,7 @@ def plot(
     ] = None,
 ) -> None:
     """Plot training curves: train/valid loss and perplexity, and tokens/s, against step."""
-    from lstmlm.plots import training_curves
+    from lstmlm.analysis.plots import training_curves
 
     if labels and len(labels) != len(run_dirs):
         raise LstmlmError(
@@ -187,7 +182,7 @@ def plot(
 @command()
 def info(run_dir: RunDir, json_out: JsonOut = False) -> None:
     """Show a run's config, size, vocabulary, progress and best validation perplexity."""
-    from lstmlm.run_folder import describe
+    from lstmlm.runs.folder import describe
 
     summary = describe(run_dir)
     if json_out:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from lstmlm import report
+from lstmlm.cli import report
 from lstmlm.cli.app import command
 from lstmlm.cli.options import Device, LastWeights, RunDir
 from lstmlm.errors import LstmlmError
@@ -44,7 +44,7 @@ def score_(
     """
     lines = _input_lines(text, file)
     from lstmlm.api import load
-    from lstmlm.runtime import resolve_device
+    from lstmlm.runtime.device import resolve_device
 
     model = load(run_dir, weights="last" if last else "best", device=resolve_device(device))
     scores = model.score(lines, context=context)

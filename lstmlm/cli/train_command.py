@@ -11,12 +11,12 @@ from typing import Annotated, Any
 
 import typer
 
-from lstmlm import report
+from lstmlm.cli import report, train_display
 from lstmlm.cli.app import command
 from lstmlm.cli.options import Flags, config_flags
 from lstmlm.config import load_toml
 from lstmlm.errors import LstmlmError
-from lstmlm.stopping import Interrupted
+from lstmlm.runtime.signals import Interrupted
 
 PEER_ERROR_WAIT_S = 30.0
 RUN = "Run"  # the help panel of the options about the run folder
@@ -33,7 +33,7 @@ def rank_zero_reports(command: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> None:
-        from lstmlm import distributed
+        from lstmlm.runtime import distributed
 
         if distributed.from_env().is_main:
             return command(*args, **kwargs)
@@ -93,14 +93,14 @@ def train(
     Several GPUs or nodes: start it with torchrun (--batch-size is the global batch), e.g.
     torchrun --nproc_per_node=4 -m lstmlm train ...
     """
-    from lstmlm.launch import plan_run, start_training
-    from lstmlm.tensorboard import TensorBoardLog
+    from lstmlm.training.launch import plan_run, start_training
+    from lstmlm.training.tensorboard import TensorBoardLog
 
     file_values = load_toml(config) if config else {}
     out = out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     board = TensorBoardLog(out / "tensorboard") if tensorboard else None  # fails now without the package
     run_config = plan_run(out, file_values, flags or {}, resume=resume, overwrite=overwrite)
-    with report.TrainDisplay() as display, board or contextlib.nullcontext():
+    with train_display.TrainDisplay() as display, board or contextlib.nullcontext():
         outcome = start_training(
             out,
             run_config,
@@ -110,4 +110,4 @@ def train(
             warn=report.warn,
             on_data=display.data,
         )
-    report.training_outcome(out, outcome)
+    train_display.training_outcome(out, outcome)

@@ -22,16 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lstmlm import run_folder
 from lstmlm.errors import LstmlmError
 from lstmlm.export import FORMATS
 from lstmlm.files import write_atomic
+from lstmlm.runs import folder as run_folder
 
 if TYPE_CHECKING:
     from torch import Tensor
 
     from lstmlm.export.step_model import StepModel
-    from lstmlm.runs import Run
+    from lstmlm.runs.load import Run
 
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 ONNX_PACKAGES = ("onnx", "onnxscript")  # torch.onnx's dynamo exporter writes through onnxscript
@@ -87,7 +87,7 @@ def export_run(run_dir: Path, fmt: str, out: Path, *, best: bool = True) -> Expo
     """Write the run's model (``best`` weights, else the latest) as ``fmt`` to ``out`` and beside it."""
     check_request(fmt, out)
     from lstmlm.export.step_model import StepModel, state_names
-    from lstmlm.runs import load_run
+    from lstmlm.runs.load import load_run
 
     run = load_run(run_dir, best=best, device="cpu")
     cell = run.config.model.cell

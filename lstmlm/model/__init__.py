@@ -1,1 +1,4 @@
-"""Recurrent cells, stacks and the language model."""
+"""Recurrent cells as their equations, the stacks over time and the language model.
+
+Speed paths that wrap the cells live in ``fast/``.
+"""

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lstmlm.model.output_linear import fast_linear
+from lstmlm.model.fast.output_linear import fast_linear
 
 DIV_VALUE = 4  # each cluster's projection has 1/4 the units of the previous one (the paper's)
 

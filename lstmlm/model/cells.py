@@ -22,8 +22,8 @@ from torch import Tensor, nn
 
 from lstmlm.config import DEFAULT_HEADS
 from lstmlm.model.cell_base import CellBase, Gates, State
+from lstmlm.model.fast.scan import GRUWeights, LSTMWeights, gru_scan, lstm_scan
 from lstmlm.model.min_cells import MinGRUCell, MinLSTMCell
-from lstmlm.model.scan import GRUWeights, LSTMWeights, gru_scan, lstm_scan
 from lstmlm.model.xlstm import MLSTMBlock, SLSTMBlock
 
 

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from lstmlm.config import ModelConfig
 from lstmlm.model.adaptive import AdaptiveSoftmax
 from lstmlm.model.dropout import StreamDropout
-from lstmlm.model.output_linear import fast_linear
+from lstmlm.model.fast.output_linear import fast_linear
 from lstmlm.model.recurrent import State, build_recurrent
 from lstmlm.model.regularize import EmbeddingDropout, activation_penalty
 

@@ -32,7 +32,7 @@ from lstmlm.model.cell_base import CellBase, Gates
 from lstmlm.model.cells import GRUCell, LSTMCell, VanillaRNNCell, make_cell
 from lstmlm.model.dropout import StreamDropout
 from lstmlm.model.regularize import WeightDrop
-from lstmlm.precision import recurrence_in_fp32
+from lstmlm.runtime.precision import recurrence_in_fp32
 
 State = tuple[Tensor, ...]
 

@@ -1,0 +1,205 @@
+"""The run's settings: ``DataConfig``, ``TrainConfig`` and ``RunConfig``, which combines them
+with ``ModelConfig`` (``config/model.py``), one validated dataclass per concern.
+
+Precedence: dataclass defaults < ``--config FILE.toml`` < command-line flags.
+The resolved ``RunConfig`` is written to ``config.json`` in every run folder and
+is enough to rebuild the tokenizer's data pipeline, the model and the training.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from lstmlm.config.fields import (
+    DEFAULT_LR,
+    DEVICES,
+    MAX_SEED,
+    OPTIMIZERS,
+    PRE_TOKENIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    TOKENIZERS,
+    XLSTM_CELLS,
+    XLSTM_SGD_LR,
+    build_section,
+    check_choices,
+    check_positive,
+    option,
+)
+from lstmlm.config.model import ModelConfig
+from lstmlm.errors import LstmlmError
+
+
+@dataclass
+class DataConfig:
+    """Where the text comes from and how it becomes token ids."""
+
+    data: str | None = option(
+        None,
+        "Text file, folder with train/valid/test.txt, or Hugging Face dataset (name or saved folder); "
+        "unset: the embedded default corpus.",
+    )
+    tokenizer: str = option("word", "Tokenizer.", choices=TOKENIZERS)
+    vocab_size: int = option(0, "Vocabulary cap (0 = none for word/char, 8192 for bpe).")
+    min_freq: int = option(1, "Word/char tokenizer: minimum count to enter the vocabulary.")
+    pre_tokenize: str = option(
+        "whitespace",
+        "Word tokenizer: how text is cut into words, for training and for every text read later: "
+        "whitespace; punct (punctuation split off); wikitext (raw English to WikiText's form: "
+        "don 't, well @-@ known, 1 @,@ 000).",
+        choices=PRE_TOKENIZERS,
+    )
+    text_column: str = option("text", "Hugging Face dataset: the text column.")
+    train_split: str = option("train", "Hugging Face dataset: the training split.")
+    valid_split: str = option(
+        "validation", "Hugging Face dataset: the validation split (absent: the last 5% of train)."
+    )
+    test_split: str = option("test", "Hugging Face dataset: the test split.")
+    dataset_config: str | None = option(None, "Hugging Face dataset: configuration name.")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        check_positive("vocab-size", self.vocab_size, allow_zero=True)
+        check_positive("min-freq", self.min_freq)
+        if self.pre_tokenize != "whitespace" and self.tokenizer != "word":
+            raise LstmlmError(f"--pre-tokenize applies to the word tokenizer, not {self.tokenizer}")
+        if self.tokenizer == "bpe" and 0 < self.vocab_size < 260:
+            raise LstmlmError(
+                f"--vocab-size for bpe must be at least 260 (256 bytes + specials); got {self.vocab_size}"
+            )
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation: truncated BPTT, clipping, schedule, evaluation and saving cadence."""
+
+    bptt: int = option(35, "Truncated-BPTT window length.")
+    batch_size: int = option(20, "Parallel streams (batch size; under torchrun the global batch).")
+    eval_batch_size: int = option(10, "Parallel streams when evaluating valid and test.", resumable=True)
+    optimizer: str = option(
+        "sgd",
+        "Optimizer; ntasgd: SGD, then averaged weights once valid loss stops improving (AWD-LSTM's NT-ASGD).",
+        choices=OPTIMIZERS,
+    )
+    nonmono: int = option(
+        5, "NT-ASGD: switch when valid loss is worse than the best before the last N evals."
+    )
+    lr: float = option(
+        0.0,
+        "Learning rate (0 = the optimizer's default: sgd 20, adamw 0.002, ntasgd 30; "
+        f"--cell slstm/mlstm with sgd or ntasgd: {XLSTM_SGD_LR:g}).",
+    )
+    weight_decay: float = option(0.0, "Weight decay (L2 for sgd, decoupled for adamw).")
+    clip: float = option(0.25, "Gradient-norm clipping (0 = off).")
+    schedule: str = option(
+        "plateau",
+        "plateau: lr /= --anneal-factor when valid loss stops improving; cosine, linear: decay to 0 "
+        "at the last step or the --max-time deadline, whichever comes first.",
+        choices=SCHEDULES,
+    )
+    anneal_factor: float = option(4.0, "Plateau schedule: divide lr by this.")
+    warmup_steps: int = option(0, "Raise the lr linearly from 0 over the first N steps.")
+    variable_bptt: bool = option(
+        False, "AWD-LSTM's variable window length: about N(bptt, 5), lr scaled by length / bptt."
+    )
+    grad_accum: int = option(
+        1,
+        "Split each step's streams into N micro-batches, summing their gradients (same update, less memory).",
+    )
+    epochs: int = option(10, "Passes over the train split.", resumable=True)
+    max_steps: int = option(0, "Stop after this many steps (0 = no limit).", resumable=True)
+    max_time: float | None = option(
+        None,
+        "Stop after M minutes of training (evaluations included), with a final evaluation and checkpoint; "
+        "unset: no time limit.",
+        resumable=True,
+    )
+    patience: int = option(
+        0, "Stop after N evaluations in a row without a better valid loss (0 = never).", resumable=True
+    )
+    eval_every: int = option(
+        0,
+        "Evaluate on valid every N steps instead of at each epoch's end (0 = at each epoch's end); "
+        "always at the last step.",
+        resumable=True,
+    )
+    log_every: int = option(50, "Log every N steps.", resumable=True)
+    save_every: int = option(0, "Checkpoint every N steps (0 = at evaluations only).", resumable=True)
+    save_every_minutes: float = option(0.0, "Checkpoint every M minutes (0 = off).", resumable=True)
+    max_bad_steps: int = option(5, "Stop after this many non-finite steps in a row.", resumable=True)
+    seed: int = option(1111, "Random seed (runs are deterministic on CPU).")
+    device: str = option("auto", "Where to train (auto: cuda, mps, cpu).", choices=DEVICES, resumable=True)
+    precision: str = option(
+        "auto",
+        "Forward-pass precision (auto: bf16 on a GPU that supports it, else fp32; fp16: CUDA only).",
+        choices=PRECISIONS,
+        resumable=True,  # weights and optimizer state are fp32 in every precision
+    )
+    compile: bool = option(False, "torch.compile the model for training.", resumable=True)
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if not isinstance(self.compile, bool):
+            raise LstmlmError(f"compile must be true or false (got {self.compile!r})")
+        for name in (
+            "bptt",
+            "batch_size",
+            "eval_batch_size",
+            "epochs",
+            "log_every",
+            "max_bad_steps",
+            "nonmono",
+        ):
+            check_positive(name.replace("_", "-"), getattr(self, name))
+        may_be_zero = ("lr", "weight_decay", "clip", "max_steps", "eval_every", "save_every", "warmup_steps",
+                       "save_every_minutes", "patience")  # fmt: skip
+        for name in may_be_zero:
+            check_positive(name.replace("_", "-"), getattr(self, name), allow_zero=True)
+        if self.max_time is not None:
+            check_positive("max-time", self.max_time)
+        check_positive("grad-accum", self.grad_accum)
+        if self.batch_size % self.grad_accum:
+            raise LstmlmError(
+                f"--grad-accum {self.grad_accum} must divide --batch-size {self.batch_size} "
+                "(each micro-batch takes an equal share of the streams)"
+            )
+        if not 0 <= self.seed <= MAX_SEED:
+            raise LstmlmError(f"--seed must be between 0 and 2**64-1 (got {self.seed})")
+        if self.anneal_factor <= 1.0:
+            raise LstmlmError(f"--anneal-factor must be > 1 (got {self.anneal_factor})")
+        self.lr_defaulted = self.lr == 0.0  # not a field: RunConfig may pick the cell's default
+        if self.lr_defaulted:
+            self.lr = DEFAULT_LR[self.optimizer]
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.train.lr_defaulted and self.model.cell in XLSTM_CELLS and self.train.optimizer != "adamw":
+            self.train.lr = XLSTM_SGD_LR
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], *, source: str = "config") -> RunConfig:
+        unknown = set(raw) - {"model", "data", "train"}
+        if unknown:
+            raise LstmlmError(f"{source}: unknown section(s) {', '.join(sorted(unknown))}")
+        return cls(
+            model=build_section(ModelConfig, raw.get("model", {}), f"{source} [model]"),
+            data=build_section(DataConfig, raw.get("data", {}), f"{source} [data]"),
+            train=build_section(TrainConfig, raw.get("train", {}), f"{source} [train]"),
+        )
+
+
+SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}

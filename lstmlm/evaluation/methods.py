@@ -1,0 +1,155 @@
+"""Evaluate a run on a split with the methods asked for: static perplexity, the continuous
+cache and dynamic evaluation (``evaluate_run``: what ``lstmlm eval`` and the API call).
+
+- The cache rides on the static pass (the run's eval batch size and BPTT length): one pass
+  gives the static loss and the cache-mixed one. ``tuned_cache`` first picks θ and λ on the
+  valid split (``cache.tune``).
+- Dynamic evaluation reads the split as one stream (``dynamic_eval``); with the cache too,
+  the adapted model's windows also feed a cache (``with_cache``).
+
+Every result is an ``Evaluation`` (perplexity, and bits per char/byte where the tokenizer
+has them) plus the method's settings and timing. The run's model is never changed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+import torch
+
+from lstmlm.data.tokens import EncodedSplit, batchify, check_length
+from lstmlm.evaluation.continuous_cache import CacheScorer, score_with_cache, tune
+from lstmlm.evaluation.dynamic import dynamic_windows
+from lstmlm.evaluation.perplexity import (
+    Evaluation,
+    ScoredWindow,
+    eval_streams,
+    evaluate_split,
+    scored_windows,
+    summarize,
+)
+from lstmlm.evaluation.settings import CacheSettings, DynamicSettings
+from lstmlm.runs.load import Run, run_split
+
+SplitReader = Callable[[str], EncodedSplit]  # split name -> that split of the run's text, encoded
+
+
+def evaluate_run(
+    run: Run,
+    split: str = "test",
+    data: str | None = None,
+    *,
+    dynamic: DynamicSettings | None = None,
+    cache: CacheSettings | None = None,
+    tune_cache: bool = False,
+    encoded: EncodedSplit | None = None,
+) -> dict[str, Any]:
+    """``split`` of the run's text (or of ``data``) scored statically, plus a "cache" and/or a
+    "dynamic" object when those methods are asked for (``tune_cache``: θ, λ from valid first).
+
+    ``encoded`` is that split already read (the CLI reads it before, to show progress).
+    """
+    encoded = run_split(run, split, data) if encoded is None else encoded
+
+    def read_split(name: str) -> EncodedSplit:
+        if name == split:
+            return encoded
+        return run_split(run, name, None if name == "train" else data)
+
+    if cache is None:
+        static = evaluate_split(run.model, encoded, run.config, split, run.tokenizer.kind)
+        payload: dict[str, Any] = static.to_dict()
+    else:
+        valid_loss = None
+        if tune_cache:
+            cache, valid_loss = tuned_cache(run, read_split, cache.window)
+        static, cache_result = static_and_cache(run, encoded, split, cache)
+        if valid_loss is not None:
+            cache_result["tuned_on_valid_loss"] = valid_loss
+        payload = {**static.to_dict(), "cache": cache_result}
+    if dynamic is not None:
+        payload["dynamic"] = dynamic_evaluation(run, encoded, split, static, dynamic, read_split, cache)
+    return payload
+
+
+def static_and_cache(
+    run: Run, encoded: EncodedSplit, name: str, settings: CacheSettings
+) -> tuple[Evaluation, dict[str, Any]]:
+    """The static evaluation and the cache's, from one pass over ``encoded``."""
+    source = eval_streams(encoded, run.config, name).to(_device(run))
+    started = time.perf_counter()
+    scores = score_with_cache(scored_windows(run.model, source, run.config.train.bptt), settings)
+    seconds = time.perf_counter() - started
+    static = _summary(run, encoded, name, scores.model, scores.tokens)
+    cached = _summary(run, encoded, name, scores.cached, scores.tokens)
+    return static, _with_settings(cached, static, settings, seconds=seconds)
+
+
+def tuned_cache(run: Run, read_split: SplitReader, window: int) -> tuple[CacheSettings, float]:
+    """θ and λ searched on the valid split; returns them and the valid loss they give."""
+    source = eval_streams(read_split("valid"), run.config, "valid").to(_device(run))
+    windows = [ScoredWindow(w.features.cpu(), w.token_loss.cpu(), w.targets.cpu())
+               for w in scored_windows(run.model, source, run.config.train.bptt)]  # fmt: skip
+    return tune(windows, window)
+
+
+def dynamic_evaluation(
+    run: Run,
+    encoded: EncodedSplit,
+    name: str,
+    static: Evaluation,
+    settings: DynamicSettings,
+    read_split: SplitReader,
+    cache: CacheSettings | None = None,
+) -> dict[str, Any]:
+    """Dynamic evaluation of ``encoded`` as one stream, and with ``cache`` mixed in too."""
+    check_length(len(encoded.ids), 1, name)
+    device = _device(run)
+    source = batchify(encoded.ids, 1).to(device)
+    train_source = None
+    if settings.method == "rms":
+        train = read_split("train")
+        check_length(len(train.ids), settings.stats_batch, "train")
+        train_source = batchify(train.ids, settings.stats_batch).to(device)
+    started = time.perf_counter()
+    scorer = CacheScorer(cache) if cache is not None else None
+    loss, tokens = 0.0, 0
+    for w in dynamic_windows(run.model, source, settings, train_source):
+        loss += float(w.token_loss.sum(dtype=torch.float64))
+        tokens += w.targets.numel()
+        if scorer is not None:
+            scorer.add(w)
+    seconds = time.perf_counter() - started
+    settings_out = {**asdict(settings), "lr": settings.step_size}
+    result = _with_settings(_summary(run, encoded, name, loss, tokens), static, settings_out, seconds=seconds)
+    result["tokens_per_s"] = tokens / seconds if seconds > 0 else 0.0
+    if scorer is not None and cache is not None:
+        with_cache = _summary(run, encoded, name, scorer.scores.cached, tokens)
+        result["with_cache"] = _with_settings(with_cache, static, cache)
+    return result
+
+
+def _summary(run: Run, encoded: EncodedSplit, name: str, total_loss: float, tokens: int) -> Evaluation:
+    kind = run.tokenizer.kind
+    loss = total_loss / max(tokens, 1)
+    return summarize(name, loss, tokens, len(encoded.ids), encoded.num_chars, encoded.num_bytes, kind)
+
+
+def _with_settings(
+    result: Evaluation, static: Evaluation, settings: Any, *, seconds: float | None = None
+) -> dict[str, Any]:
+    """The method's evaluation, its change from static (relative perplexity), its settings."""
+    out = {k: v for k, v in result.to_dict().items() if k != "split" and v is not None}
+    out["change"] = result.perplexity / static.perplexity - 1.0
+    named = settings if isinstance(settings, dict) else asdict(settings)
+    out["settings"] = {("lambda" if k == "lam" else k): v for k, v in named.items()}
+    if seconds is not None:
+        out["seconds"] = seconds
+    return out
+
+
+def _device(run: Run) -> Any:
+    return next(run.model.parameters()).device

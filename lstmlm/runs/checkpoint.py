@@ -1,0 +1,175 @@
+"""Checkpoints that survive a crash at any moment: (weights, train state) pairs with a fallback.
+
+The run folder's layout, config and lock are in ``run_folder.py``. A checkpoint is a
+(weights, state) pair with the same step. Saving writes both to temp files, fsyncs them,
+moves the current pair to ``*.prev`` and renames the new pair into place. Loading picks
+the newest step for which both halves exist and read cleanly, so a kill between any two
+of those operations still leaves a loadable checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+
+from lstmlm.errors import LstmlmError
+from lstmlm.files import fsync_dir, write_error
+from lstmlm.runs.metrics import read_metrics
+from lstmlm.model.lm import LanguageModel
+from lstmlm.runs.folder import METRICS, MODEL, PREV_MODEL, PREV_STATE, STATE, saved_step, weights_header
+
+TIED_KEY = "decoder.weight"  # dropped when it is the embedding (``ModelConfig.decoder_is_embedding``)
+
+
+# ---------------------------------------------------------------- weights
+
+
+def weights_bytes(model: LanguageModel, step: int) -> bytes:
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if model.cfg.decoder_is_embedding:
+        tensors.pop(TIED_KEY)
+    return save_safetensors_bytes(tensors, metadata={"step": str(step)})
+
+
+def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], int]:
+    """Tensors and the step they were saved at; a damaged file is a one-line error."""
+    try:
+        data = path.read_bytes()
+        tensors = load_safetensors_bytes(data)
+    except FileNotFoundError:
+        raise LstmlmError(f"{path}: file not found") from None
+    except (SafetensorError, ValueError, OSError) as e:
+        raise LstmlmError(f"{path}: not a readable safetensors file ({e})") from None
+    return tensors, saved_step(weights_header(path, data))
+
+
+def load_weights_into(model: LanguageModel, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    if model.cfg.decoder_is_embedding:
+        tensors = {**tensors, TIED_KEY: tensors["encoder.weight"]}
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except (RuntimeError, KeyError) as e:
+        first = str(e).strip().splitlines()[0]
+        raise LstmlmError(f"{path}: weights do not fit the model in config.json ({first})") from None
+
+
+# ---------------------------------------------------------------- training checkpoints
+
+
+def save_checkpoint(run_dir: Path, model: LanguageModel, state: dict[str, Any], step: int) -> None:
+    """Save a (weights, train state) pair for ``step``; the previous pair becomes ``*.prev``."""
+    buffer = io.BytesIO()
+    torch.save({**state, "step": step}, buffer)
+    new_model, new_state = run_dir / f".{MODEL}.new.tmp", run_dir / f".{STATE}.new.tmp"
+    pending = ((new_model, MODEL, weights_bytes(model, step)), (new_state, STATE, buffer.getvalue()))
+    for path, name, data in pending:
+        try:
+            with open(path, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:  # a full disk: drop the new pair, the current one stays in place
+            new_model.unlink(missing_ok=True)
+            new_state.unlink(missing_ok=True)
+            raise write_error(e, run_dir / name) from e
+    if (run_dir / MODEL).exists() and (run_dir / STATE).exists():
+        os.replace(run_dir / MODEL, run_dir / PREV_MODEL)
+        _crash_test_point("save", step)
+        os.replace(run_dir / STATE, run_dir / PREV_STATE)
+    os.replace(new_model, run_dir / MODEL)
+    os.replace(new_state, run_dir / STATE)
+    fsync_dir(run_dir)
+
+
+def _crash_test_point(where: str, step: int) -> None:
+    """Crash tests: ``LSTMLM_CRASH_AT=save:N`` kills this process in the middle of saving step N."""
+    if os.environ.get("LSTMLM_CRASH_AT") == f"{where}:{step}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def read_train_state(path: Path) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise LstmlmError(f"{path}: file not found") from None
+    except Exception as e:  # torch raises many types for damaged files
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise LstmlmError(f"{path}: not a readable training state ({first})") from None
+    if not isinstance(state, dict) or "step" not in state:
+        raise LstmlmError(f"{path}: not a readable training state (no step)")
+    return state
+
+
+@dataclass
+class Checkpoint:
+    weights: dict[str, torch.Tensor]
+    state: dict[str, Any]
+    step: int
+    weights_path: Path
+    problems: list[str]  # damaged or mismatched files passed over to reach this one
+
+
+def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
+    """The newest checkpoint whose weights and state both load and agree on the step."""
+    problems: list[str] = []
+    weights: dict[int, tuple[dict[str, torch.Tensor], Path]] = {}
+    states: dict[int, dict[str, Any]] = {}
+    for name in (MODEL, PREV_MODEL):
+        if (run_dir / name).exists():
+            try:
+                tensors, step = read_weights(run_dir / name)
+                weights.setdefault(step, (tensors, run_dir / name))
+            except LstmlmError as e:
+                problems.append(str(e))
+    for name in (STATE, PREV_STATE):
+        if (run_dir / name).exists():
+            try:
+                state = read_train_state(run_dir / name)
+                states.setdefault(int(state["step"]), state)
+            except LstmlmError as e:
+                problems.append(str(e))
+    common = sorted(set(weights) & set(states), reverse=True)
+    if not common:
+        if problems:
+            raise LstmlmError(f"no usable checkpoint in {run_dir}: {problems[0]}")
+        return None
+    step = common[0]
+    tensors, path = weights[step]
+    return Checkpoint(tensors, states[step], step, path, problems)
+
+
+def fallback_warning(run_dir: Path, checkpoint: Checkpoint) -> str:
+    """What resuming from ``checkpoint`` (an older one, newer files being damaged) loses."""
+    last = _last_step_seen(run_dir)
+    start = checkpoint.step + 1
+    if last is None or last < start:
+        lost = f"steps after {checkpoint.step}"
+    else:
+        lost = f"step {start}" if last == start else f"steps {start}-{last}"
+    return (
+        f"{checkpoint.problems[0]}; resuming from the previous checkpoint at step {checkpoint.step}: "
+        f"{lost} will be trained again"
+    )
+
+
+def _last_step_seen(run_dir: Path) -> int | None:
+    """The step of the latest checkpoint's readable half, else of the last metrics event."""
+    steps = []
+    with contextlib.suppress(LstmlmError):
+        steps.append(read_weights(run_dir / MODEL)[1])
+    with contextlib.suppress(LstmlmError, TypeError, ValueError):
+        steps.append(int(read_train_state(run_dir / STATE)["step"]))
+    steps = [step for step in steps if step >= 0]
+    if not steps:
+        steps = [r["step"] for r in read_metrics(run_dir / METRICS) if isinstance(r.get("step"), int)]
+    return max(steps, default=None)

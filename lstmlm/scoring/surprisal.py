@@ -1,0 +1,128 @@
+"""Per-token and per-word log-probabilities of lines of text: what ``lstmlm score`` prints.
+
+Every line is scored as the model saw lines in training: ``<eos>`` before it (context) and
+after it (scored, the line's end). Fresh, each line starts from the zero state; with
+``context``, the lines form one text and the state is carried from line to line, so a
+line's words are predicted from everything before them. A word made of several tokens
+(BPE, characters, or a raw word that the run's pre-tokenizer splits, ``Robert.`` ->
+``Robert .``) gets the sum of its tokens' log-probabilities; its surprisal in bits is
+-log2 P(word | context) (the quantity of Hale 2001, Levy 2008; with LSTM LMs e.g.
+van Schijndel & Linzen 2018, Wilcox et al. 2018).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+
+from lstmlm.data.tokenizer import Tokenizer
+from lstmlm.evaluation.perplexity import scored_windows
+from lstmlm.model.lm import LanguageModel
+from lstmlm.scoring.pairs import token_logprobs
+
+WINDOW = 256  # tokens per forward call when the state is carried over a long text
+
+
+def bits(logprob: float) -> float:
+    """Surprisal in bits of an event with natural-log probability ``logprob``."""
+    return -logprob / math.log(2)
+
+
+@dataclass(frozen=True)
+class TokenScore:
+    """One token: its text, log P (natural log) given everything before it, and surprisal."""
+
+    token: str
+    logprob: float
+    surprisal_bits: float
+
+
+@dataclass(frozen=True)
+class WordScore:
+    """A whitespace-separated word of the input and the tokens it was read as."""
+
+    word: str
+    logprob: float
+    surprisal_bits: float
+    tokens: tuple[TokenScore, ...]
+
+
+@dataclass(frozen=True)
+class SentenceScore:
+    """One line: total log P (its tokens and the closing ``<eos>``), per token, per word."""
+
+    text: str
+    logprob: float
+    surprisal_bits: float
+    tokens: tuple[TokenScore, ...]  # the line's tokens, then <eos>
+    words: tuple[WordScore, ...]  # the line's words (no <eos>)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def line_stream(tokenizer: Tokenizer, lines: Sequence[str]) -> tuple[list[str], list[list[int]], list[int]]:
+    """The non-blank ``lines`` (stripped), their token ids, and the one stream they make as a
+    text: ``<eos>``, then each line's ids followed by ``<eos>`` (how ``eval`` reads a file)."""
+    lines = [line.strip() for line in lines if line.strip()]
+    encoded = [tokenizer.encode(line) for line in lines]
+    return lines, encoded, [tokenizer.eos_id] + [t for ids in encoded for t in [*ids, tokenizer.eos_id]]
+
+
+def score_lines(
+    model: LanguageModel, tokenizer: Tokenizer, lines: Sequence[str], *, context: bool = False
+) -> list[SentenceScore]:
+    """Score each of ``lines`` (see the module docstring); blank lines are not scored."""
+    lines, encoded, stream = line_stream(tokenizer, lines)
+    if context:
+        logprobs = _per_line(_carried_logprobs(model, stream), encoded)
+    else:
+        logprobs = token_logprobs(model, [[tokenizer.eos_id, *ids, tokenizer.eos_id] for ids in encoded])
+    return [
+        _sentence(tokenizer, line, ids, lps) for line, ids, lps in zip(lines, encoded, logprobs, strict=True)
+    ]
+
+
+def _carried_logprobs(model: LanguageModel, stream: list[int]) -> list[float]:
+    """log P of every token of ``stream`` after the first, the state carried (``eval``'s windows)."""
+    device = next(model.parameters()).device
+    source = torch.tensor(stream, dtype=torch.long, device=device).unsqueeze(1)  # (T, 1)
+    windows = scored_windows(model, source, WINDOW)
+    return [-loss for window in windows for loss in window.token_loss.flatten().tolist()]
+
+
+def _per_line(logprobs: list[float], encoded: Sequence[list[int]]) -> list[list[float]]:
+    """The stream's log-probs cut into each line's (its tokens, then its ``<eos>``)."""
+    out, start = [], 0
+    for ids in encoded:
+        out.append(logprobs[start : start + len(ids) + 1])
+        start += len(ids) + 1
+    return out
+
+
+def _sentence(tokenizer: Tokenizer, line: str, ids: list[int], logprobs: list[float]) -> SentenceScore:
+    pieces = [tokenizer.decode([t]).strip() or tokenizer.decode([t]) for t in ids] + ["<eos>"]
+    tokens = tuple(TokenScore(p, lp, bits(lp)) for p, lp in zip(pieces, logprobs, strict=True))
+    total = sum(logprobs)
+    return SentenceScore(line, total, bits(total), tokens, _words(tokenizer, line, ids, tokens))
+
+
+def _words(tokenizer: Tokenizer, line: str, ids: list[int], tokens: tuple[TokenScore, ...]) -> tuple:
+    """Group tokens into the line's words. Where a word boundary is not a token boundary
+    (the tokens of the words before it are not a prefix of the line's), the words on both
+    sides are reported as one."""
+    words = line.split()
+    grouped: list[WordScore] = []
+    first_word = first_token = 0
+    for end in range(1, len(words) + 1):
+        through = tokenizer.encode(" ".join(words[:end])) if end < len(words) else ids
+        if ids[: len(through)] != through:
+            continue
+        group = tokens[first_token : len(through)]
+        logprob = sum(t.logprob for t in group)
+        grouped.append(WordScore(" ".join(words[first_word:end]), logprob, bits(logprob), group))
+        first_word, first_token = end, len(through)
+    return tuple(grouped)

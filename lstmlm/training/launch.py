@@ -1,0 +1,286 @@
+"""Starting and resuming training: the steps between a resolved config and the loop.
+
+``plan_run`` checks what ``--out`` already holds (refusing to clobber a run) and which
+settings a resume may change; ``start_training`` prepares the corpus, the tokenizer and
+the token caches, the run folder and the seeded model, and hands over to ``train.train``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lstmlm.config import RunConfig, replace, resolve, resumable_fields
+from lstmlm.data.corpus import Corpus, load_corpus
+from lstmlm.data.sources import Progress
+from lstmlm.data.tokenizer import Tokenizer, train_tokenizer
+from lstmlm.data.tokens import EncodedSplit, batchify, check_length
+from lstmlm.errors import LstmlmError
+from lstmlm.evaluation.perplexity import Evaluation, evaluate_split, perplexity
+from lstmlm.model.lm import LanguageModel
+from lstmlm.runs import checkpoint as ckpt
+from lstmlm.runs import folder as run_folder
+from lstmlm.runs.events import EventCallback, ignore
+from lstmlm.runs.load import DataProgress, encode, load_run, stage_progress
+from lstmlm.runs.provenance import DATA_RECORD, check_unchanged, record_data, with_resolved_data
+from lstmlm.runtime import distributed
+from lstmlm.runtime.device import keep_freed_memory, resolve_device, seed_everything
+from lstmlm.runtime.precision import fp32_recurrence_notice, resolve_precision
+from lstmlm.runtime.signals import signals_stop_at_once
+from lstmlm.training.resume_state import TrainState
+from lstmlm.training.train import Splits, train
+
+# Settings a resumed run may change: none of them alters the model, the data or the
+# arithmetic of the steps already taken (declared with the fields, in ``config``).
+RESUMABLE_CHANGES = resumable_fields()
+RUN_FILES = (
+    run_folder.CONFIG,
+    run_folder.TOKENIZER,
+    run_folder.MODEL,
+    run_folder.STATE,
+    run_folder.PREV_MODEL,
+    run_folder.PREV_STATE,
+    run_folder.BEST,
+    run_folder.METRICS,
+)
+
+
+@dataclass
+class TrainOutcome:
+    config: RunConfig
+    state: TrainState
+    test: Evaluation | None
+    corpus_name: str
+
+    @property
+    def best_valid_ppl(self) -> float:
+        return perplexity(self.state.best_valid_loss)
+
+
+def resume_conflicts(saved: RunConfig, wanted: RunConfig) -> list[str]:
+    """Settings that differ between a run's config and a resume request, and may not."""
+    old, new = saved.to_dict(), wanted.to_dict()
+    conflicts = []
+    for section in old:
+        allowed = RESUMABLE_CHANGES.get(section, set())
+        for key, value in old[section].items():
+            if key not in allowed and key != "ntoken" and new[section].get(key) != value:
+                conflicts.append(f"{section}.{key} ({value!r} -> {new[section].get(key)!r})")
+    return conflicts
+
+
+def _resumable_flags() -> str:
+    names = sorted(name for names in RESUMABLE_CHANGES.values() for name in names)
+    return ", ".join("--" + name.replace("_", "-") for name in names)
+
+
+def plan_run(
+    out: Path,
+    file_values: dict[str, Any],
+    flags: dict[str, dict[str, Any]],
+    *,
+    resume: bool,
+    overwrite: bool,
+) -> RunConfig:
+    """The config to train with, after checking what ``out`` already holds."""
+    if resume and overwrite:
+        raise LstmlmError("--resume and --overwrite contradict each other; pick one")
+    if out.exists() and not out.is_dir():
+        raise LstmlmError(f"--out {out} is a file, not a folder")
+    has_run = out.is_dir() and run_folder.is_run(out)
+    if resume:
+        if not has_run:
+            raise LstmlmError(f"nothing to resume: {out} is not an lstmlm run folder")
+        saved = with_resolved_data(run_folder.read_config(out))
+        base = saved.to_dict()
+        for section, values in file_values.items():
+            base.setdefault(section, {}).update(values)
+        config = with_resolved_data(resolve(base, flags))
+        conflicts = resume_conflicts(saved, config)
+        if conflicts:
+            raise LstmlmError(
+                f"cannot resume {out} with changed settings: {', '.join(conflicts)} "
+                f"(only {_resumable_flags()} may change)"
+            )
+        return config
+    if has_run and not overwrite:
+        raise LstmlmError(
+            f"{out} already holds a run; pass --resume to continue it or --overwrite to replace it"
+        )
+    if out.is_dir() and not has_run and any(p.name != run_folder.LOCK for p in out.iterdir()):
+        raise LstmlmError(f"--out {out} is a non-empty folder that is not an lstmlm run")
+    return with_resolved_data(resolve(file_values, flags))
+
+
+def build_tokenizer(config: RunConfig, corpus: Corpus, *, on_progress: Progress | None = None) -> Tokenizer:
+    dc = config.data
+    return train_tokenizer(
+        dc.tokenizer,
+        corpus.splits["train"],
+        vocab_size=dc.vocab_size,
+        min_freq=dc.min_freq,
+        pre_tokenize=dc.pre_tokenize,
+        on_progress=on_progress,
+    )
+
+
+def start_training(
+    out: Path,
+    config: RunConfig,
+    *,
+    resume: bool,
+    overwrite: bool,
+    on_event: EventCallback = ignore,
+    warn: Callable[[str], None] = lambda message: None,
+    on_data: DataProgress | None = None,
+) -> TrainOutcome:
+    """Prepare data and ``out``, then train into it (holding the run lock while writing).
+
+    Everything that can reject the input (device, corpus, tokenizer, lengths) runs before
+    the run folder is touched, so a bad command leaves no half-made run behind.
+
+    Under torchrun every rank calls this (see ``lstmlm.runtime.distributed``): rank 0 reads the
+    corpus, trains the tokenizer and fills the token cache first, owns the run folder and
+    reports; the other ranks get the tokenizer from it, hit its cache and stay quiet.
+
+    SIGINT/SIGTERM stop at once outside the loop (``SignalExit``) and after a checkpoint
+    inside it (``Interrupted``). A start that fails before its first checkpoint removes
+    what it wrote, so the same command can be run again.
+    """
+    with signals_stop_at_once():
+        return _start_training(out, config, resume, overwrite, on_event, warn, on_data)
+
+
+def _start_training(
+    out: Path,
+    config: RunConfig,
+    resume: bool,
+    overwrite: bool,
+    on_event: EventCallback,
+    warn: Callable[[str], None],
+    on_data: DataProgress | None,
+) -> TrainOutcome:
+    group = distributed.from_env()
+    distributed.check_batch_size(config.train.batch_size, group)
+    device = resolve_device(config.train.device)
+    if device.type == "cpu":
+        keep_freed_memory()
+    notice = fp32_recurrence_notice(resolve_precision(config.train.precision, device), config.model.cell)
+    if not group.is_main:
+        on_event, warn, on_data = ignore, (lambda message: None), None
+    if notice:
+        warn(notice)
+    with distributed.session(group, device) as device:
+        corpus = distributed.main_first(
+            lambda: load_corpus(config.data, on_progress=stage_progress(on_data, "read"))
+        )
+        if "valid" not in corpus.splits:
+            raise LstmlmError(f"{corpus.name} has no validation split")
+        if resume:
+            check_unchanged(out, corpus, tuple(corpus.splits), "resuming needs the text it was trained on")
+        if resume:
+            tokenizer = Tokenizer.load(out / run_folder.TOKENIZER)
+        else:
+            progress = stage_progress(on_data, "tokenizer")
+            tokenizer = Tokenizer.from_json(  # trained once, sent to every rank as its JSON
+                distributed.from_main(lambda: build_tokenizer(config, corpus, on_progress=progress).to_json())
+            )
+        config = replace(config, model={"ntoken": tokenizer.vocab_size})
+        encoded = distributed.main_first(
+            lambda: {name: encode(corpus, name, tokenizer, on_data) for name in ("train", "valid")}
+        )
+        splits = make_splits(encoded, config)
+        seed_everything(config.train.seed)
+        model = LanguageModel(config.model)
+
+        with contextlib.ExitStack() as folder:
+            checkpoint = distributed.main_first(
+                lambda: _open_run_folder(
+                    out, config, tokenizer, corpus, folder, resume=resume, overwrite=overwrite, warn=warn
+                )
+            )
+            state = train(
+                config, model, splits, out, on_event=on_event, resume_from=checkpoint, device=device
+            )
+        distributed.barrier()  # rank 0 has written the run folder
+        test = None
+        if corpus.splits.get("test"):
+            best = load_run(out, best=True, device=device)
+            test_ids = distributed.main_first(lambda: encode(corpus, "test", tokenizer, on_data))
+            test = evaluate_split(best.model, test_ids, config, "test", tokenizer.kind)
+    return TrainOutcome(config, state, test, corpus.name)
+
+
+def _undo_if_no_checkpoint(out: Path, *, remove_folder: bool) -> Callable[..., bool]:
+    """An exit callback for a new run: if it fails before its first checkpoint, remove what it
+    wrote (and the folder it made), so the same command can run again. Runs under the lock."""
+
+    def undo(exc_type: type[BaseException] | None, *exc: object) -> bool:
+        if exc_type is not None and not (out / run_folder.MODEL).exists():
+            for name in (*RUN_FILES, DATA_RECORD, run_folder.LOCK):
+                with contextlib.suppress(OSError):
+                    (out / name).unlink(missing_ok=True)
+            if remove_folder:
+                with contextlib.suppress(OSError):  # not empty: something else lives there
+                    out.rmdir()
+        return False  # the error goes on
+
+    return undo
+
+
+def _open_run_folder(
+    out: Path,
+    config: RunConfig,
+    tokenizer: Tokenizer,
+    corpus: Corpus,
+    folder: contextlib.ExitStack,
+    *,
+    resume: bool,
+    overwrite: bool,
+    warn: Callable[[str], None],
+) -> ckpt.Checkpoint | None:
+    """The checkpoint to resume from. Rank 0 first takes the run lock (held until ``folder``
+    closes), clears what ``--overwrite`` replaces and writes the tokenizer, data record and config.
+    A new run that fails before its first checkpoint is undone as ``folder`` closes."""
+    if not distributed.current().is_main:
+        return ckpt.latest_checkpoint(out) if resume else None
+    new_folder = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    folder.enter_context(run_folder.run_lock(out))
+    if not resume:
+        folder.push(_undo_if_no_checkpoint(out, remove_folder=new_folder))
+    run_folder.remove_stale_temp_files(out)
+    checkpoint = None
+    if overwrite:
+        for name in (*RUN_FILES, DATA_RECORD):
+            (out / name).unlink(missing_ok=True)
+    if resume:
+        checkpoint = ckpt.latest_checkpoint(out)
+        if checkpoint is None:
+            warn(f"{out} has no checkpoint yet; starting from step 0")
+        elif checkpoint.problems:
+            warn(ckpt.fallback_warning(out, checkpoint))
+    else:
+        tokenizer.save(out / run_folder.TOKENIZER)
+        record_data(out, corpus)
+    run_folder.write_config(out, config)  # on resume: records the allowed changes (more epochs, ...)
+    return checkpoint
+
+
+def make_splits(encoded: dict[str, EncodedSplit], config: RunConfig) -> Splits:
+    tc = config.train
+    n_train = len(encoded["train"].ids)
+    check_length(n_train, tc.batch_size, "train")
+    if n_train // tc.batch_size < tc.bptt + 1:
+        raise LstmlmError(
+            f"the train split has {n_train:,} tokens: too short for one BPTT window in each of "
+            f"{tc.batch_size} streams (need {tc.batch_size * (tc.bptt + 1):,}); "
+            "add text or lower --batch-size / --bptt"
+        )
+    check_length(len(encoded["valid"].ids), tc.eval_batch_size, "valid")
+    return Splits(
+        batchify(encoded["train"].ids, tc.batch_size), batchify(encoded["valid"].ids, tc.eval_batch_size)
+    )
