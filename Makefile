@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 TEST_STAMP := $(VENV)/.installed-export-stamp
 DEMO_RUN ?= runs/demo
 
-.PHONY: install demo test test-fast bench lint format clean
+.PHONY: install demo test test-fast bench figures lint typecheck format clean
 
 install: $(STAMP)
 
@@ -38,15 +38,45 @@ test: $(TEST_STAMP)
 test-fast: $(TEST_STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
+# Every benchmark in scripts/bench (scripts/README.md: what each measures, its README table);
+# each prints its figures as ratios against the peer or a bare baseline timed in the same
+# run. About half an hour on 2 cores. The peer and the corpora are ../shared/peers and
+# ../shared/data: bench_generate and bench_quality print "skipped" without them.
 bench: install
-	$(BIN)/python scripts/bench_train.py
-	$(BIN)/python scripts/bench_cells.py
-	$(BIN)/python scripts/bench_softmax.py
-	$(BIN)/python scripts/bench_generate.py
+	$(BIN)/python -m scripts.bench.bench_train
+	$(BIN)/python -m scripts.bench.bench_cells
+	$(BIN)/python -m scripts.bench.bench_softmax
+	$(BIN)/python -m scripts.bench.bench_startup
+	$(BIN)/python -m scripts.bench.bench_data
+	$(BIN)/python -m scripts.bench.bench_generate
+	@if [ -d ../shared/peers/pytorch-examples-word_language_model ]; then \
+		echo "$(BIN)/python -m scripts.bench.bench_peer_step"; \
+		$(BIN)/python -m scripts.bench.bench_peer_step; \
+	else \
+		echo "bench_peer_step skipped: needs the peer, ../shared/peers/pytorch-examples-word_language_model"; \
+	fi
+	@echo "bench_quality: --minutes 2 only (~7 min); its default, 2 and 10 minutes, takes ~40 min"
+	$(BIN)/python -m scripts.bench.bench_quality --minutes 2
+
+# The figures in docs/: the three of "Looking inside" from the demo run (trained first if
+# $(DEMO_RUN) has none, ~2 min), the agreement experiment's (8 cells, each the demo's
+# training: ~20 min) and the long-range experiment's as its README table ran it (21 runs
+# of 3,000 steps: not measured, tens of minutes). Needs matplotlib (the dev extra has it).
+figures: install
+	test -f $(DEMO_RUN)/model.safetensors || $(BIN)/lstmlm train --out $(DEMO_RUN) --overwrite --config configs/demo.toml
+	LSTMLM=$(BIN)/lstmlm bash scripts/make_figures.sh $(DEMO_RUN)
+	$(BIN)/python -m scripts.experiments.agreement_experiment --plot docs/agreement_experiment.png
+	$(BIN)/python -m scripts.experiments.long_range_experiment --cells lstm gru rnn-tanh peephole coupled \
+		depth-gated mingru:2 --seeds 1 2 3 --steps 3000 --plot docs/long_range.png
 
 lint: install
 	$(BIN)/ruff check lstmlm scripts tests
 	$(BIN)/ruff format --check lstmlm scripts tests
+
+# mypy, configured in pyproject.toml ([tool.mypy]); it checks lstmlm/ against the installed
+# packages' types, the export extra's onnx included, hence the tests' install.
+typecheck: $(TEST_STAMP)
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix lstmlm scripts tests

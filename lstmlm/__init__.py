@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from lstmlm.data.tokenizer import Tokenizer
     from lstmlm.errors import LstmlmError
     from lstmlm.evaluation.perplexity import Evaluation
+    from lstmlm.evaluation.settings import CacheSettings, DynamicSettings
     from lstmlm.scoring.surprisal import SentenceScore, TokenScore, WordScore
 
 _PUBLIC = {
@@ -31,10 +32,14 @@ _PUBLIC = {
     "TokenScore": "lstmlm.scoring.surprisal",
     "WordScore": "lstmlm.scoring.surprisal",
     "Evaluation": "lstmlm.evaluation.perplexity",
+    "CacheSettings": "lstmlm.evaluation.settings",
+    "DynamicSettings": "lstmlm.evaluation.settings",
     "Tokenizer": "lstmlm.data.tokenizer",
     "LstmlmError": "lstmlm.errors",
 }
 __all__ = [
+    "CacheSettings",
+    "DynamicSettings",
     "Evaluation",
     "LstmlmError",
     "Model",

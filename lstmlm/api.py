@@ -8,6 +8,7 @@
     lm.score(["The keys are old .", "The keys is old ."])             # SentenceScore each
     lm.next_token_probs("The keys to the cabinet", k=3)               # [(token, p), ...]
     lm.perplexity(Path("held_out.txt")).perplexity
+    lm.evaluate("test", cache=lstmlm.CacheSettings())                 # lstmlm eval's --json object
 
 Everything here reads the run through the same code as the commands (``runs.load_run``,
 ``generate.sample``, ``surprisal.score_lines``, ``evaluate``), so a result from Python
@@ -19,13 +20,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Literal, overload
+from typing import Any, Literal, overload
 
 import torch
 
 from lstmlm.data.tokenizer import Tokenizer
 from lstmlm.errors import LstmlmError
+from lstmlm.evaluation.methods import evaluate_run
 from lstmlm.evaluation.perplexity import Evaluation, evaluate_loss, summarize
+from lstmlm.evaluation.settings import CacheSettings, DynamicSettings
 from lstmlm.generate import StreamDecoder, prime, prompt_ids, sample
 from lstmlm.model.lm import LanguageModel
 from lstmlm.runs.load import Run, load_run
@@ -139,3 +142,24 @@ class Model:
         chars = sum(len(line) + 1 for line in lines)
         nbytes = sum(len(line.encode("utf-8")) + 1 for line in lines)
         return summarize("text", loss, len(ids) - 1, len(ids) - 1, chars, nbytes, self.tokenizer.kind)
+
+    def evaluate(
+        self,
+        split: str = "test",
+        data: str | os.PathLike | None = None,
+        *,
+        dynamic: DynamicSettings | None = None,
+        cache: CacheSettings | None = None,
+        tune_cache: bool = False,
+    ) -> dict[str, Any]:
+        """``lstmlm eval``: ``split`` of the run's text (or of ``data``, read like ``train --data``)
+        scored with the state carried; ``dynamic`` and ``cache`` add those methods' results
+        beside the static one. Returns the object ``lstmlm eval --json`` prints."""
+        return evaluate_run(
+            self.run,
+            split,
+            None if data is None else str(data),
+            dynamic=dynamic,
+            cache=cache,
+            tune_cache=tune_cache,
+        )

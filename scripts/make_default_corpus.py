@@ -3,21 +3,17 @@
 The generator (``lstmlm.data.grammar``) is the source of truth: re-running this script
 reproduces the committed files byte for byte.
 
-    python scripts/make_default_corpus.py [--out data/default]
+    python -m scripts.make_default_corpus [--out data/default]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # runnable without installing the package
-    sys.path.insert(0, str(ROOT))
-
-from lstmlm.data.grammar.sentences import corpus_text, default_corpus  # noqa: E402
-from lstmlm.data.grammar.suites import default_suites, jsonl_text  # noqa: E402
+from lstmlm.data.grammar.sentences import corpus_text, default_corpus
+from lstmlm.data.grammar.suites import default_suites, jsonl_text
+from scripts.common import ROOT
 
 DEFAULT_OUT = ROOT / "data" / "default"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's "Looking inside" figures, from the run `make demo` trains (or the one given).
+# The "Looking inside" figures (docs/looking_inside.md), from the run `make demo` trains (or the one given).
 #   bash scripts/make_figures.sh [RUN_DIR]
 set -euo pipefail
 run=${1:-runs/demo}

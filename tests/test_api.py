@@ -1,4 +1,4 @@
-"""The Python API (``lstmlm.load``) and ``lstmlm score``, on a tiny trained run."""
+"""The Python API (``lstmlm.load``) on a tiny trained run."""
 
 from __future__ import annotations
 
@@ -8,35 +8,22 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
 import lstmlm
-from lstmlm.cli import app
-
-from .conftest import TINY_FLAGS, write_tiny_corpus
-
-runner = CliRunner()
-SENTENCES = ["the cat sees the dog .", "the dog chases the bird .", "the frog hears the cow ."]
-
-
-def invoke(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
+from tests.conftest import ROOT, SENTENCES, invoke, train_tiny_run_once
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("api")
-    corpus = write_tiny_corpus(root / "corpus")
-    out = root / "run"
-    flags = [*TINY_FLAGS, "--eval-batch-size", "1"]
-    result = invoke("train", "--data", str(corpus), "--out", str(out), *flags)
-    assert result.exit_code == 0, result.output
-    return out
+def api_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny run with ``--eval-batch-size 1``: ``eval`` then reads a split as one stream, the
+    state carried throughout, as ``Model.score(context=True)`` does. (With the default 10
+    streams, ``eval`` of the 3-line split below scores 10 of its 21 tokens.)"""
+    return train_tiny_run_once(tmp_path_factory, "api", "--eval-batch-size", "1")
 
 
 @pytest.fixture(scope="module")
-def lm(run_dir: Path) -> lstmlm.Model:
-    return lstmlm.load(run_dir)
+def lm(api_run: Path) -> lstmlm.Model:
+    return lstmlm.load(api_run)
 
 
 def test_generate_is_seeded_and_streams(lm: lstmlm.Model) -> None:
@@ -74,7 +61,7 @@ def test_score_is_the_sum_of_token_logprobs(lm: lstmlm.Model) -> None:
             assert token.surprisal_bits == pytest.approx(-token.logprob / math.log(2))
 
 
-def test_context_carries_the_state_and_equals_eval(lm: lstmlm.Model, run_dir: Path, tmp_path: Path) -> None:
+def test_context_carries_the_state_and_equals_eval(lm: lstmlm.Model, api_run: Path, tmp_path: Path) -> None:
     carried = lm.score(SENTENCES, context=True)
     fresh = lm.score(SENTENCES)
     assert carried[0].logprob == pytest.approx(fresh[0].logprob, abs=1e-6)  # the same start
@@ -89,12 +76,17 @@ def test_context_carries_the_state_and_equals_eval(lm: lstmlm.Model, run_dir: Pa
     data.mkdir()
     (data / "train.txt").write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
     (data / "test.txt").write_text("\n" + "\n".join(SENTENCES) + "\n", encoding="utf-8")
-    result = invoke("eval", str(run_dir), "--data", str(data), "--split", "test", "--json")
+    result = invoke("eval", str(api_run), "--data", str(data), "--split", "test", "--json")
     assert result.exit_code == 0, result.output
     evaluation = json.loads(result.stdout)
     assert evaluation["tokens"] == tokens
     assert evaluation["loss"] * tokens == pytest.approx(-total, rel=1e-5)
     assert lm.perplexity(data / "test.txt").loss == pytest.approx(evaluation["loss"], rel=1e-6)
+    # Model.evaluate is eval's own library call: the same object, field for field
+    from_python = lm.evaluate("test", data)
+    assert from_python == {k: v for k, v in evaluation.items() if k not in ("run", "weights", "step")}
+    with_cache = lm.evaluate("test", data, cache=lstmlm.CacheSettings(window=5))
+    assert with_cache["perplexity"] == from_python["perplexity"] and "cache" in with_cache
 
 
 def test_next_token_probs(lm: lstmlm.Model) -> None:
@@ -124,54 +116,20 @@ def test_words_of_several_tokens_are_summed(lm: lstmlm.Model) -> None:
     assert score.words[-1].logprob == pytest.approx(plain.words[-2].logprob + plain.words[-1].logprob)
 
 
-def test_score_command_json_and_table(run_dir: Path, tmp_path: Path) -> None:
-    result = invoke("score", str(run_dir), "--text", SENTENCES[0], "--text", SENTENCES[1], "--json")
-    assert result.exit_code == 0, result.output
-    rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [r["text"] for r in rows] == SENTENCES[:2]
-    for row in rows:
-        assert set(row) == {"text", "logprob", "surprisal_bits", "tokens", "words"}
-        assert set(row["words"][0]) == {"word", "logprob", "surprisal_bits", "tokens"}
-        assert set(row["tokens"][0]) == {"token", "logprob", "surprisal_bits"}
-        assert row["surprisal_bits"] == pytest.approx(sum(t["surprisal_bits"] for t in row["tokens"]))
-    stimuli = tmp_path / "stimuli.txt"
-    stimuli.write_text("\n".join(SENTENCES) + "\n\n", encoding="utf-8")
-    carried = invoke("score", str(run_dir), "--file", str(stimuli), "--context", "--json")
-    lines = [json.loads(line) for line in carried.stdout.splitlines()]
-    assert len(lines) == 3 and lines[1]["logprob"] != rows[1]["logprob"]
-    table = invoke("score", str(run_dir), "--text", "the cat sees the zebra .")
-    assert table.exit_code == 0 and "zebra" in table.stdout and "log P =" in table.stdout
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        ((), "--text SENTENCE or --file FILE"),
-        (("--text", "a", "--file", "x"), "--text SENTENCE or --file FILE"),
-        (("--text", "   "), "nothing to score"),
-        (("--file", "/no/such/file.txt"), "not found"),
-    ],
-)
-def test_score_bad_input_is_one_line(run_dir: Path, args: tuple[str, ...], message: str) -> None:
-    result = invoke("score", str(run_dir), *args)
-    assert result.exit_code == 1
-    assert message in result.output and "Traceback" not in result.output
-
-
-def test_load_errors(tmp_path: Path, run_dir: Path) -> None:
+def test_load_errors(tmp_path: Path, api_run: Path) -> None:
     with pytest.raises(lstmlm.LstmlmError, match="not found"):
         lstmlm.load(tmp_path / "missing")
     with pytest.raises(lstmlm.LstmlmError, match="best' or 'last"):
-        lstmlm.load(run_dir, weights="newest")  # type: ignore[arg-type]
-    assert "step 60" in repr(lstmlm.load(run_dir, weights="last"))
+        lstmlm.load(api_run, weights="newest")  # type: ignore[arg-type]
+    assert "step 60" in repr(lstmlm.load(api_run, weights="last"))
 
 
-def test_readme_example_runs(run_dir: Path) -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+def test_readme_example_runs(api_run: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     start = readme.index("```python\nimport lstmlm\n")
     example = readme[start + len("```python\n") : readme.index("```", start + 10)]
     namespace: dict = {}
     exec(
-        example.replace('"runs/demo"', repr(str(run_dir))).replace("The keys to the cabinet", "the cat"),
+        example.replace('"runs/demo"', repr(str(api_run))).replace("The keys to the cabinet", "the cat"),
         namespace,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,7 @@ def _records(run_dir: Path) -> list[Event]:
     path = run_dir / METRICS
     if not path.is_file():
         raise LstmlmError(f"{run_dir} has no {METRICS}; is it a run folder written by `lstmlm train`?")
-    found = [e for e in read_events(path) if isinstance(e, (Log, Eval))]
+    found: list[Event] = [e for e in read_events(path) if isinstance(e, (Log, Eval))]
     if not found:
         raise LstmlmError(f"{path} has no log or eval records yet; nothing to plot")
     return found
@@ -111,7 +112,7 @@ def _default_labels(run_dirs: list[Path]) -> list[str]:
     return names if len(set(names)) == len(names) else [str(p) for p in run_dirs]
 
 
-def _series(found: list[Event], field: str) -> tuple[list[int], list[float]]:
+def _series(found: Sequence[Event], field: str) -> tuple[list[int], list[float]]:
     """(steps, values) of the events whose ``field`` is a number; non-finite values become gaps."""
     points = [(e.step, float(v)) for e in found if isinstance(v := getattr(e, field), (int, float))]
     return [s for s, _ in points], [v if math.isfinite(v) else math.nan for _, v in points]

@@ -8,7 +8,7 @@ The number and gender units, and their ablation, are ``units.py``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,7 @@ class EquationModel(nn.Module):
     agreement scorer can use it directly; ``traces`` keeps the last call's gates.
     """
 
-    def __init__(self, model: LanguageModel, ablate: dict[int, Sequence[int]] | None = None) -> None:
+    def __init__(self, model: LanguageModel, ablate: Mapping[int, Sequence[int]] | None = None) -> None:
         super().__init__()
         self.model = model.eval()
         self.stack: CellStack = equation_stack(model.rnn)
@@ -97,4 +97,4 @@ def save_npz(trace: Trace, path: Path) -> None:
     arrays = {
         f"layer{i}_{name}": values for i, layer in enumerate(trace.layers) for name, values in layer.items()
     }
-    np.savez(path, tokens=np.array(trace.tokens), **arrays)
+    np.savez(path, tokens=np.array(trace.tokens), **arrays)  # type: ignore[arg-type]  # no key is allow_pickle

@@ -27,7 +27,7 @@ class _PlainHelpFlag:
     """``--help`` is a flag: no ``<bool>`` type column in the help."""
 
     def get_help_option(self, ctx: Any) -> Any:
-        option = super().get_help_option(ctx)  # type: ignore[misc]
+        option = super().get_help_option(ctx)  # type: ignore[misc]  # mixin: the click command after it has it
         if option is not None:
             option.metavar = ""
         return option
@@ -40,7 +40,7 @@ class LstmlmCommand(_PlainHelpFlag, TyperCommand):
 class LstmlmGroup(_PlainHelpFlag, TyperGroup):
     """Turns every user error, including usage errors, into one line and exit 1."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
         try:
             code = super().main(*args, **kwargs)

@@ -105,7 +105,8 @@ def declared_parameters(groups: tuple[FlagGroup, ...]) -> list[inspect.Parameter
     for group in groups:
         hints = typing.get_type_hints(group.settings)
         for f in group.fields():
-            annotation = Annotated[hints[f.name], declared_option(group, f, hints[f.name])]
+            option = declared_option(group, f, hints[f.name])
+            annotation = Annotated[hints[f.name], option]  # type: ignore[valid-type,name-defined]  # built at run time
             kind = inspect.Parameter.KEYWORD_ONLY
             params.append(
                 inspect.Parameter(group.parameter(f), kind, default=f.default, annotation=annotation)
@@ -138,7 +139,7 @@ def settings_flags(*groups: FlagGroup) -> Callable[[Callable[..., Any]], Callabl
 
         del run.__wrapped__  # typer reads the signature below, not the command's
         params = [context, *kept, *declared_parameters(groups)]
-        run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]  # read by inspect/typer
         run.__annotations__ = {p.name: p.annotation for p in params}
         return run
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import Field, fields
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from lstmlm.config.sections import SECTIONS, RunConfig
 from lstmlm.errors import LstmlmError

@@ -19,6 +19,7 @@ import itertools
 import json
 from collections.abc import Iterable, Iterator, Sequence, Sized
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tokenizers import Regex, decoders, models, pre_tokenizers, trainers
@@ -28,6 +29,9 @@ from lstmlm.data import pre_tokenize as pre
 from lstmlm.data.sources import LineSource, Progress
 from lstmlm.errors import LstmlmError
 from lstmlm.files import write_atomic
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
 
 SPECIALS = ("<unk>", "<eos>")
 KINDS = ("word", "char", "bpe")
@@ -157,14 +161,14 @@ class Tokenizer:
     def __repr__(self) -> str:
         return f"Tokenizer({self.kind!r}, pre_tokenize={self.pre_tokenize!r}, vocab_size={self.vocab_size})"
 
-    def encode_lines(self, lines: Iterable[str], *, dtype: type = np.int64) -> np.ndarray:
+    def encode_lines(self, lines: Iterable[str], *, dtype: DTypeLike = np.int64) -> np.ndarray:
         """Ids of every line followed by ``<eos>``, as one flat array of ``dtype``."""
         chunks = [self._encode_batch(batch, dtype) for batch in _batches(lines)]
         if len(chunks) == 1:
             return chunks[0]
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
 
-    def _encode_batch(self, lines: list[str], dtype: type) -> np.ndarray:
+    def _encode_batch(self, lines: list[str], dtype: DTypeLike) -> np.ndarray:
         encodings = self._hf.encode_batch(lines, add_special_tokens=False)
         eos = [self.eos_id]
         ids = itertools.chain.from_iterable(e.ids + eos for e in encodings)

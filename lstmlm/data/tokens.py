@@ -139,7 +139,12 @@ def _write_cache(
     dtype = ids_dtype(tokenizer.vocab_size)
     cache_dir.mkdir(parents=True, exist_ok=True)
     with atomic_file(bin_path) as f:
-        length, num_chars, num_bytes = _encode_stream(source, tokenizer, f.write, on_progress)
+        length, num_chars, num_bytes = _encode_stream(
+            source,
+            tokenizer,
+            f.write,  # type: ignore[arg-type]  # arrays are buffers; numpy's stubs say so only for 3.12+
+            on_progress,
+        )
     meta = {
         "format": CACHE_FORMAT,
         "dtype": dtype.str,

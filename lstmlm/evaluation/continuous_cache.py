@@ -49,7 +49,7 @@ class NeuralCache:
         self._write(queries, targets.transpose(0, 1))
         now = self.seen + torch.arange(steps, device=queries.device).unsqueeze(1)  # (T, 1)
         visible = (self.positions >= 0) & (self.positions < now) & (self.positions >= now - self.window)
-        scores = torch.bmm(queries, self.keys.transpose(1, 2)) * self.theta  # type: ignore[union-attr]
+        scores = torch.bmm(queries, self.keys.transpose(1, 2)) * self.theta  # type: ignore[union-attr]  # _write filled keys
         weights = torch.softmax(scores.masked_fill(~visible, -math.inf), dim=-1)
         has_pairs = visible.any(dim=-1)
         weights = weights.masked_fill(~has_pairs.view(1, -1, 1), 0.0)
@@ -62,7 +62,7 @@ class NeuralCache:
             self._grow(batch, self.window + steps, dim, queries.device)
         new = self.seen + torch.arange(steps, device=queries.device)
         slots = new % self.positions.numel()
-        self.keys[:, slots] = queries  # type: ignore[index]
+        self.keys[:, slots] = queries  # type: ignore[index]  # set by now (the check above)
         self.values[:, slots] = tokens
         self.positions[slots] = new
 

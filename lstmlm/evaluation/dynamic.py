@@ -68,7 +68,7 @@ def dynamic_windows(
 
 def _prepare(model: LanguageModel, settings: DynamicSettings, train_source: Tensor | None) -> Adaptation:
     adapted = copy.deepcopy(model).eval()  # no dropout while adapting, as in the paper
-    params = list(adapted.parameters())
+    params: list[Tensor] = list(adapted.parameters())
     start = [p.detach().clone() for p in params]
     if settings.method == "sgd":
         return Adaptation(adapted, params, start, None, [settings.decay] * len(params))

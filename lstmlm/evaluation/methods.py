@@ -4,7 +4,7 @@ cache and dynamic evaluation (``evaluate_run``: what ``lstmlm eval`` and the API
 - The cache rides on the static pass (the run's eval batch size and BPTT length): one pass
   gives the static loss and the cache-mixed one. ``tuned_cache`` first picks θ and λ on the
   valid split (``cache.tune``).
-- Dynamic evaluation reads the split as one stream (``dynamic_eval``); with the cache too,
+- Dynamic evaluation reads the split as one stream (``dynamic.py``); with the cache too,
   the adapted model's windows also feed a cache (``with_cache``).
 
 Every result is an ``Evaluation`` (perplexity, and bits per char/byte where the tokenizer
@@ -142,7 +142,7 @@ def _with_settings(
     result: Evaluation, static: Evaluation, settings: Any, *, seconds: float | None = None
 ) -> dict[str, Any]:
     """The method's evaluation, its change from static (relative perplexity), its settings."""
-    out = {k: v for k, v in result.to_dict().items() if k != "split" and v is not None}
+    out: dict[str, Any] = {k: v for k, v in result.to_dict().items() if k != "split" and v is not None}
     out["change"] = result.perplexity / static.perplexity - 1.0
     named = settings if isinstance(settings, dict) else asdict(settings)
     out["settings"] = {("lambda" if k == "lam" else k): v for k, v in named.items()}

@@ -21,7 +21,7 @@ from lstmlm.config.fields import option
 from lstmlm.errors import LstmlmError
 
 DYNAMIC_METHODS = ("rms", "sgd")
-DEFAULT_DYNAMIC_LR = {"rms": 0.002, "sgd": 0.3}  # sgd: the best of 0.01-1 on WikiText-2 (README)
+DEFAULT_DYNAMIC_LR = {"rms": 0.002, "sgd": 0.3}  # sgd: the best of 0.01-1 on WikiText-2 (docs/evaluation.md)
 THETAS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 LAMBDAS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 

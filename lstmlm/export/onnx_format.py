@@ -42,6 +42,7 @@ def export_step(step: StepModel, inputs: Sequence[str], outputs: Sequence[str]) 
             dynamic_shapes=dynamic,
             verbose=False,
         )
+    assert program is not None  # None only from the TorchScript exporter (dynamo=False)
     return program.model_proto
 
 

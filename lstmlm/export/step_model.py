@@ -16,14 +16,16 @@ of its row, the rest zero.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmlm.model.adaptive import AdaptiveSoftmax
+from lstmlm.model.cell_base import CellBase
 from lstmlm.model.lm import LanguageModel
 from lstmlm.model.recurrent import equation_stack
 
@@ -66,7 +68,7 @@ class StepModel(nn.Module):
         x = self.encoder(tokens)  # (B, emsize)
         new_parts: list[tuple[Tensor, ...]] = []
         lower_cell = None  # the cell of the layer below, for depth gates
-        for layer, cell in enumerate(self.cells):
+        for layer, cell in enumerate(cast("Iterable[CellBase]", self.cells)):  # a CellStack's cells
             layer_state = tuple(self._narrow(s[layer], layer) for s in state)  # each (B, ·)
             x, layer_state, gates = cell.step(cell.project_input(x), layer_state, lower_cell)
             lower_cell = gates.get("cell")

@@ -36,6 +36,8 @@ DIV_VALUE = 4  # each cluster's projection has 1/4 the units of the previous one
 class AdaptiveSoftmax(nn.Module):
     """The head and the clusters; ``embedding`` (the tied rows) is passed to each call, not kept."""
 
+    starts: Tensor  # a buffer
+
     def __init__(self, in_features: int, ntoken: int, cutoffs: tuple[int, ...], *, tied: bool) -> None:
         super().__init__()
         self.edges = (*cutoffs, ntoken)  # cluster k covers [edges[k], edges[k+1])
@@ -88,7 +90,7 @@ class AdaptiveSoftmax(nn.Module):
         return -logp.view(targets.shape)
 
     def _head_logits(self, x: Tensor, embedding: Tensor | None) -> Tensor:
-        weight = self.head_weight
+        weight: Tensor = self.head_weight
         if self.tied:
             weight = torch.cat([_tied(embedding)[: self.shortlist], weight])
         return fast_linear(x, weight, self.head_bias)

@@ -117,7 +117,7 @@ def keep_out_of_graphs(model: nn.Module) -> None:
     """
     for module in model.modules():
         if isinstance(module, MaskSite):
-            module.forward = torch.compiler.disable(module.forward)  # type: ignore[method-assign]
+            module.forward = torch.compiler.disable(module.forward)
 
 
 def _stream_mask(x: Tensor, p: float, masks: StepMasks, locked: bool = False) -> Tensor:

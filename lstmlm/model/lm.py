@@ -112,7 +112,7 @@ class LanguageModel(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-def _output_layer(cfg: ModelConfig) -> nn.Module:
+def _output_layer(cfg: ModelConfig) -> nn.Linear | AdaptiveSoftmax:
     if cfg.softmax == "adaptive":
         return AdaptiveSoftmax(cfg.hidden_sizes[-1], cfg.ntoken, cfg.cutoff_values, tied=cfg.tied)
     return nn.Linear(cfg.hidden_sizes[-1], cfg.ntoken)

@@ -20,7 +20,8 @@ with the dropped matrix in place of their parameter: the parameters, and so the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol, cast
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +36,16 @@ from lstmlm.model.regularize import WeightDrop
 from lstmlm.runtime.precision import recurrence_in_fp32
 
 State = tuple[Tensor, ...]
+
+if TYPE_CHECKING:
+
+    class FusedLayerWeights(Protocol):
+        """A ``FusedStack`` layer's weights, which ``nn.RNNBase`` sets by name (typed Tensor | Module)."""
+
+        weight_ih_l0: Tensor
+        weight_hh_l0: Tensor
+        bias_ih_l0: Tensor
+        bias_hh_l0: Tensor
 
 
 class FusedStack(nn.Module):
@@ -55,6 +66,7 @@ class FusedStack(nn.Module):
         )
         if cfg.cell == "lstm":
             for lstm in self.layers:
+                assert isinstance(lstm, nn.LSTM)  # fused_layer("lstm", ...)
                 set_lstm_forget_bias(lstm, cfg.forget_bias)
         self.drop = StreamDropout(cfg.hidden_dropout, locked=cfg.locked_dropout)
         self.weight_drop = WeightDrop(cfg.weight_drop)
@@ -76,7 +88,7 @@ class FusedStack(nn.Module):
 
     def _run(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         final: list[State] = []
-        for layer, rnn in enumerate(self.layers):
+        for layer, rnn in enumerate(cast("Iterable[nn.RNNBase]", self.layers)):  # made by fused_layer
             if layer > 0:
                 x = self.drop(x)
             layer_state = _narrow(tuple(s[layer : layer + 1] for s in state), self.sizes[layer])
@@ -109,7 +121,8 @@ def _fused_call(rnn: nn.RNNBase, x: Tensor, state: State, weight_hh: Tensor) -> 
     into one buffer per call, as for any weights not flattened), given the weight list
     with the dropped matrix; the module and its parameters are left untouched.
     """
-    weights = [rnn.weight_ih_l0, weight_hh, rnn.bias_ih_l0, rnn.bias_hh_l0]
+    named = cast("FusedLayerWeights", rnn)
+    weights = [named.weight_ih_l0, weight_hh, named.bias_ih_l0, named.bias_hh_l0]
     args = (True, 1, 0.0, True, False, False)  # bias, layers, dropout, train, bidirectional, batch_first
     if isinstance(rnn, nn.LSTM):
         y, h, c = _VF.lstm(x, state, weights, *args)
@@ -197,7 +210,8 @@ class CellStack(nn.Module):
         return cls(cells, cfg.hidden_dropout, locked=cfg.locked_dropout, weight_drop=cfg.weight_drop)
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> State:
-        per_layer = [self._widen(cell.init_state(batch_size, device)) for cell in self.cells]
+        cells = cast("Iterable[CellBase]", self.cells)  # ModuleList is not generic: it holds CellBase
+        per_layer = [self._widen(cell.init_state(batch_size, device)) for cell in cells]
         return tuple(torch.stack(parts) for parts in zip(*per_layer, strict=True))
 
     def _narrow(self, state: State, layer: int) -> State:
@@ -231,7 +245,7 @@ class CellStack(nn.Module):
         final: list[State] = []
         traces: list[Gates] = []
         lower_cells = None  # (T, B, H) cells of the layer below, for depth gates
-        for layer, cell in enumerate(self.cells):
+        for layer, cell in enumerate(cast("Iterable[CellBase]", self.cells)):  # as in init_state
             if layer > 0:
                 x = self.drop(x)
             layer_state = self._narrow(tuple(s[layer] for s in state), layer)  # each (B, size)
@@ -268,6 +282,7 @@ def equation_stack(stack: nn.Module) -> CellStack:
         elif isinstance(rnn, nn.GRU):
             cells.append(GRUCell(rnn.input_size, rnn.hidden_size))
         else:
+            assert isinstance(rnn, nn.RNN)  # fused_layer("rnn-tanh" or "rnn-relu", ...)
             cells.append(VanillaRNNCell(rnn.input_size, rnn.hidden_size, rnn.nonlinearity))
     equations = CellStack(cells)
     equations.to(next(stack.parameters()).device)
@@ -278,7 +293,7 @@ def equation_stack(stack: nn.Module) -> CellStack:
     return equations.eval()
 
 
-def build_recurrent(cfg: ModelConfig) -> nn.Module:
+def build_recurrent(cfg: ModelConfig) -> FusedStack | CellStack:
     """The stack for ``cfg.cell``: fused for the PyTorch cells, ``CellStack`` for the others."""
     if cfg.cell in FUSED_CELLS:
         return FusedStack(cfg)

@@ -322,6 +322,7 @@ class MLSTMBlock(_ResidualBlock):
     """
 
     state_size = 4
+    cell: MLSTMCell
 
     def __init__(self, input_size: int, hidden_size: int, heads: int) -> None:
         super().__init__(input_size, hidden_size)

@@ -1,6 +1,6 @@
 """Checkpoints that survive a crash at any moment: (weights, train state) pairs with a fallback.
 
-The run folder's layout, config and lock are in ``run_folder.py``. A checkpoint is a
+The run folder's layout, config and lock are in ``folder.py``. A checkpoint is a
 (weights, state) pair with the same step. Saving writes both to temp files, fsyncs them,
 moves the current pair to ``*.prev`` and renames the new pair into place. Loading picks
 the newest step for which both halves exist and read cleanly, so a kill between any two
@@ -24,9 +24,9 @@ from safetensors.torch import save as save_safetensors_bytes
 
 from lstmlm.errors import LstmlmError
 from lstmlm.files import fsync_dir, write_error
-from lstmlm.runs.metrics import read_metrics
 from lstmlm.model.lm import LanguageModel
 from lstmlm.runs.folder import METRICS, MODEL, PREV_MODEL, PREV_STATE, STATE, saved_step, weights_header
+from lstmlm.runs.metrics import read_metrics
 
 TIED_KEY = "decoder.weight"  # dropped when it is the embedding (``ModelConfig.decoder_is_embedding``)
 

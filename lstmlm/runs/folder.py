@@ -32,8 +32,8 @@ from typing import Any
 
 from lstmlm.config import RunConfig
 from lstmlm.errors import LstmlmError
-from lstmlm.runs.events import Eval
 from lstmlm.files import write_atomic
+from lstmlm.runs.events import Eval
 from lstmlm.runs.metrics import read_events
 
 CONFIG = "config.json"

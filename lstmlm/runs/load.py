@@ -3,8 +3,8 @@
 ``load_run`` gives eval, generate, agreement and inspect a ``Run`` (config, tokenizer,
 model on a device); ``run_split`` gives them a split of the run's text (or of other
 text) as token ids, through the shared token cache (``evaluation`` scores one).
-Starting and resuming training is ``launch.py``; what a run folder holds without
-loading it is ``run_folder.py``.
+Starting and resuming training is ``training/launch.py``; what a run folder holds
+without loading it is ``folder.py``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from pathlib import Path
 
 import torch
 
-from lstmlm.runs import checkpoint as ckpt
-from lstmlm.runs import folder as run_folder
 from lstmlm.config import RunConfig, replace
 from lstmlm.data.corpus import Corpus, load_corpus
 from lstmlm.data.sources import Progress, cache_dir
@@ -24,6 +22,8 @@ from lstmlm.data.tokenizer import Tokenizer
 from lstmlm.data.tokens import EncodedSplit, encode_split
 from lstmlm.errors import LstmlmError
 from lstmlm.model.lm import LanguageModel
+from lstmlm.runs import checkpoint as ckpt
+from lstmlm.runs import folder as run_folder
 from lstmlm.runs.provenance import check_unchanged
 
 # (stage, done, total): "read" (bytes or rows), "tokenizer" and "encode <split>" (lines).

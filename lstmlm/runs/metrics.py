@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lstmlm.runs.events import Event, from_record
 from lstmlm.files import write_atomic, write_error
+from lstmlm.runs.events import Event, from_record
 
 
 class MetricsLog:

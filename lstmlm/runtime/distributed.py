@@ -194,14 +194,14 @@ def main_first(work: Callable[[], T]) -> T:
     if not current().distributed:
         return work()
     result, ran_here = _on_main(work, send_result=False)
-    return result if ran_here else work()  # type: ignore[return-value]
+    return result if ran_here else work()  # type: ignore[return-value]  # ran here: work()'s T
 
 
 def from_main(work: Callable[[], T]) -> T:
     """``work()`` run on rank 0 and its result handed to every rank (plain data: str, numbers)."""
     if not current().distributed:
         return work()
-    return _on_main(work, send_result=True)[0]  # type: ignore[return-value]
+    return _on_main(work, send_result=True)[0]  # type: ignore[return-value]  # rank 0's T, sent
 
 
 def _on_main(work: Callable[[], T], *, send_result: bool) -> tuple[T | None, bool]:

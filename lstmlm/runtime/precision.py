@@ -5,7 +5,7 @@ CUDA GPU (on CPU, oneDNN has no fp16 LSTM). bf16 runs on a CPU with native bf16 
 (AVX-512 BF16 or AMX), found once per process by running oneDNN's bf16 LSTM on a tiny
 layer (``native_bf16_rnn``). Elsewhere (an AVX2-only CPU, or ``ONEDNN_MAX_CPU_ISA=AVX2``)
 bf16 is refused in one line: there the LSTM kernel is missing and emulated bf16 matmuls
-trained a 2x650 LSTM 12x slower than fp32 (``scripts/bench_train.py`` under AVX2
+trained a 2x650 LSTM 12x slower than fp32 (``scripts.bench.bench_train`` under AVX2
 emulation). The equation cells' recurrence runs in fp32 under bf16 (their hand-written
 backward is fp32), their embedding and decoder in bf16; training says so in one notice
 line (``fp32_recurrence_notice``). A fused cell under a user's own CPU autocast on such

@@ -223,7 +223,7 @@ class Loop:
         """
         tc, state = self.config.train, self.state
         averaged = self.average is not None
-        with self.average.swapped_in() if averaged else contextlib.nullcontext():
+        with self.average.swapped_in() if self.average is not None else contextlib.nullcontext():
             valid_loss = evaluate_loss(
                 self.model, self.valid_data, tc.bptt, precision=self.precision, forward=self.eval_forward
             )

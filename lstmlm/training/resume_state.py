@@ -49,7 +49,8 @@ def rng_states(device: torch.device | None = None) -> dict[str, Any]:
     On CUDA, the generator of ``device`` only: the run's one GPU (per rank).
     """
     version, internal, gauss = random.getstate()
-    numpy_state = np.random.get_state()
+    numpy_state = np.random.get_state(legacy=True)  # the default, spelled out for the stubs' overloads
+    assert isinstance(numpy_state, tuple)  # a dict only for a generator other than the legacy MT19937
     states: dict[str, Any] = {
         "python": [version, list(internal), gauss],
         "numpy": [numpy_state[0], torch.from_numpy(numpy_state[1].astype(np.int64)), *numpy_state[2:]],

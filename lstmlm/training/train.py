@@ -98,7 +98,7 @@ def train(
                 stop_now = signal_received is not None
                 if evaluate_now or loop.every(tc.save_every) or verdict.timed_save or stop_now:
                     loop.save()
-                if stop_now:
+                if signal_received is not None:  # = stop_now, spelled so that the type narrows
                     raise Interrupted(EXIT_SIGNALS[signal_received], state.step, run_dir)
                 if end_of_epoch or state.step >= loop.steps or reason != "steps":
                     break

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from lstmlm.data.grammar.words import (
     ALL_GENDERS,
@@ -35,6 +36,8 @@ from lstmlm.data.grammar.words import (
     TRANSITIVE_ANY,
     TRANSITIVE_THING,
 )
+
+_T = TypeVar("_T")
 
 HELDOUT_EVERY = 10
 HELDOUT_OFFSET = 9
@@ -137,7 +140,7 @@ def _is_heldout(index: int) -> bool:
     return index % HELDOUT_EVERY == HELDOUT_OFFSET
 
 
-def _split(items: Sequence) -> tuple[tuple, tuple]:
+def _split(items: Sequence[_T]) -> tuple[tuple[_T, ...], tuple[_T, ...]]:
     """(training items, held-out items): every tenth item is held out."""
     train = tuple(x for i, x in enumerate(items) if not _is_heldout(i))
     held = tuple(x for i, x in enumerate(items) if _is_heldout(i))
@@ -174,7 +177,13 @@ def _build_lexicons() -> tuple[Lexicon, Lexicon]:
     male_names, held_male = _split(MALE_NAMES)
     female_names, held_female = _split(FEMALE_NAMES)
 
-    def lexicon(t, c, p, mn, fn) -> Lexicon:
+    def lexicon(
+        t: Iterable[str],
+        c: Iterable[str],
+        p: Sequence[tuple[str, str]],
+        mn: Iterable[str],
+        fn: Iterable[str],
+    ) -> Lexicon:
         return Lexicon(
             things=_nouns(t, NEUTER),
             commons=_nouns(c, COMMON),
@@ -243,7 +252,7 @@ def verb_number(word: str) -> str | None:
 
 def pronoun_features(word: str) -> frozenset[tuple[str, str]]:
     """All (number, gender) pairs a pronoun can stand for; empty for non-pronouns."""
-    out = set()
+    out: set[tuple[str, str]] = set()
     for forms in PRONOUNS.values():
         for key, form in forms.items():
             if form == word.lower():

@@ -179,7 +179,7 @@ def intervener_specs(
     """(number, allowed genders) of each intervening noun; attractors at random slots."""
     total = spec.attractors + spec.extra
     slots = set(ctx.rng.sample(range(total), spec.attractors))
-    out = []
+    out: list[tuple[str, tuple[str, ...]]] = []
     for i in range(total):
         attractor = i in slots
         if spec.agreement == "gender":

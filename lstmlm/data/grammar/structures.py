@@ -13,7 +13,7 @@ from lstmlm.data.grammar.words import COMMON, NEUTER, PL
 class NounToken(NamedTuple):
     """A noun (or name) head in a sentence."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # a field that shadows tuple.index, as NamedTuple allows
     number: str
     gender: str
 
@@ -43,7 +43,7 @@ class Sentence:
 class Ref(NamedTuple):
     """Something later words can agree with: a noun head or a pronoun."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # a field that shadows tuple.index, as NamedTuple allows
     number: str
     gender: str
 

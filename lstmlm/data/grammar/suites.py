@@ -171,7 +171,7 @@ def generate_long_range_pairs(n_per_condition: int, seed: int) -> list[dict]:
     """Long-range pronoun pairs (``discourse.py``): ``n_per_condition`` for each number of
     intervening sentences and each agreement (gender, number). Records as ``generate_pairs``',
     construction ``long_range``, plus ``sentences_between``."""
-    records = []
+    records: list[dict] = []
     for between in LONG_RANGE_BETWEEN:
         for agreement in ("gender", "number"):
             rng = random.Random(f"{seed}:{CONSTRUCTION}:{between}:{agreement}")

@@ -16,7 +16,8 @@ autocast, non-fp32 weights) is left to the model's ``forward``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, cast
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +26,9 @@ from torch import Tensor
 from lstmlm.model.adaptive import AdaptiveSoftmax
 from lstmlm.model.lm import LanguageModel
 from lstmlm.model.recurrent import FusedStack, State
+
+if TYPE_CHECKING:
+    from lstmlm.model.recurrent import FusedLayerWeights
 
 CELL_FUNCTIONS: dict[str, Callable[..., Tensor | tuple[Tensor, Tensor]]] = {
     "lstm": torch.lstm_cell,
@@ -44,7 +48,8 @@ class FusedStep:
     """``step(token, state) -> (logits (V,), state)``: the model's forward for one token of one stream."""
 
     def __init__(self, model: LanguageModel) -> None:
-        stack: FusedStack = model.rnn
+        stack = model.rnn
+        assert isinstance(stack, FusedStack)  # ``of`` lets only a fused stack through
         self.kind = stack.kind
         self.cell = CELL_FUNCTIONS[stack.kind]
         self.sizes = stack.sizes
@@ -57,12 +62,12 @@ class FusedStep:
                 rnn.bias_ih_l0.detach(),
                 rnn.bias_hh_l0.detach(),
             )
-            for rnn in stack.layers
+            for rnn in cast("Iterable[FusedLayerWeights]", stack.layers)
         ]
         self.model = model
         decoder = model.decoder
         self.full_softmax = not isinstance(decoder, AdaptiveSoftmax)
-        if self.full_softmax:
+        if not isinstance(decoder, AdaptiveSoftmax):  # self.full_softmax, narrowing the type
             self.decoder_weight = _prepared(decoder.weight)
             self.decoder_bias = None if decoder.bias is None else decoder.bias.detach()
 
@@ -95,7 +100,7 @@ class FusedStep:
                 h, c = self.cell(x, state, *weights)
                 new_states.append((h, c))
             else:
-                h = self.cell(x, state[0], *weights)
+                h = cast(Tensor, self.cell(x, state[0], *weights))  # GRU and RNN cells return h alone
                 new_states.append((h,))
             x = h
         if self.full_softmax:

@@ -40,7 +40,7 @@ def _onednn_linear(x: Tensor, weight: Tensor) -> bool:
         and not torch.is_autocast_enabled("cpu")
         and _is_compiling is not None  # torch < 2.3 cannot tell: plain F.linear
         and not _is_compiling()
-        and torch.backends.mkldnn.enabled
+        and bool(torch.backends.mkldnn.enabled)  # a bool at run time, a ContextProp to type checkers
         and _mkldnn_linear_works()
     )
 

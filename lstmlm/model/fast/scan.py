@@ -2,7 +2,7 @@
 
 ``cells.RecurrentCell.scan_steps`` loops over the readable ``step`` and lets autograd
 record it; ``lstm_scan`` and ``gru_scan`` compute the same function (the tests hold them
-equal, values and gradients) faster: ``scripts/bench_cells.py --compare torchscript
+equal, values and gradients) faster: ``scripts.bench.bench_cells --compare torchscript
 autograd`` has a whole language model through autograd at 0.76-0.83x of this path's
 speed in training and 0.74-0.81x in inference at 2x650, 0.71-0.79x training at 1x128
 (median of repeated runs, 2-core CPU, torch 2.13). Where the time goes:
@@ -25,8 +25,8 @@ out, with ``_split`` cutting the flat tuples back into named groups.
 import contextlib
 import functools
 import warnings
-from collections.abc import Iterator, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 from torch import Tensor
@@ -52,7 +52,7 @@ def torchscript_loops() -> StepLoops:
 
     ``torch.jit.script`` is deprecated (torch 2.10+) but still pays where the tensors are
     small and the interpreter's cost per op shows. Eager loops, as a share of TorchScript's
-    tokens/s for a whole language model (``scripts/bench_cells.py --compare torchscript
+    tokens/s for a whole language model (``scripts.bench.bench_cells --compare torchscript
     eager``; medians of repeated interleaved runs, 2-core CPU, torch 2.13):
 
         2x650, vocab 10k (the bench's default)    train 0.98-1.00x   inference 0.98-1.00x
@@ -90,7 +90,7 @@ def using_step_loops(loops: StepLoops) -> Iterator[None]:
         _chosen = saved
 
 
-def _split(flat: Sequence[Any], *groups: type) -> list[Any]:
+def _split(flat: Sequence[Any], *groups: type[NamedTuple]) -> list[Any]:
     """``flat`` cut into the NamedTuple types ``groups``, in order: the inverse of ``(*a, *b)``."""
     parts, start = [], 0
     for group in groups:
@@ -99,6 +99,18 @@ def _split(flat: Sequence[Any], *groups: type) -> list[Any]:
         start = end
     assert start == len(flat), (start, len(flat))
     return parts
+
+
+_Group = TypeVar("_Group", bound=tuple[Any, ...])
+
+
+def _gradients(group: Callable[..., _Group], **grads: Tensor | None) -> _Group:
+    """``group(**grads)``: backward's gradients named like the inputs, None where none is wanted.
+
+    The NamedTuples declare the forward's types (tensors) and cannot be generic over their
+    element type before Python 3.11: the gradients go in here, by field, unchecked.
+    """
+    return group(**grads)
 
 
 def _weight_grad(d: Tensor, inputs: Tensor) -> Tensor:
@@ -165,8 +177,8 @@ def _lstm_backward(
     weights: LSTMWeights,
     trace: LSTMTrace,
     coupled: bool,
-    need_inputs: LSTMInputs,  # of bools: which gradients autograd wants
-    need_weights: LSTMWeights,
+    need_inputs: Any,  # LSTMInputs of bools: which gradients autograd wants
+    need_weights: Any,  # LSTMWeights of bools
 ) -> tuple[LSTMInputs, LSTMWeights]:
     """The step loop back through time, then every weight gradient as one product."""
     x, h0, c0, lower = inputs
@@ -193,13 +205,15 @@ def _lstm_backward(
         d_w_cd = diagonal(need_weights.w_cd, d_d, c_prev)
         d_w_ld = diagonal(need_weights.w_ld, d_d, lower)
 
-    d_inputs = LSTMInputs(
+    d_inputs = _gradients(
+        LSTMInputs,
         x=(d_flat @ weights.weight_ih).view_as(x) if need_inputs.x else None,
         h0=dh0,
         c0=dc0,
         lower=d_lower,
     )
-    d_weights = LSTMWeights(
+    d_weights = _gradients(
+        LSTMWeights,
         weight_ih=_weight_grad(d_flat, x.reshape(steps * batch, -1)) if need_weights.weight_ih else None,
         bias=d_flat.sum(0) if need_weights.bias else None,
         weight_hh=_weight_grad(d_flat[:, :ngh], h_prev) if need_weights.weight_hh else None,
@@ -256,8 +270,11 @@ class _GRUScan(torch.autograd.Function):
         dx_flat = d_x_proj.view(steps * batch, -1)
         dhh_flat = d_hh.view(steps * batch, -1)
         h_prev = torch.cat([h0.unsqueeze(0), trace.hs[:-1]]).view(steps * batch, hidden)
-        d_inputs = GRUInputs(x=(dx_flat @ weights.weight_ih).view_as(x) if need_inputs.x else None, h0=dh0)
-        d_weights = GRUWeights(
+        d_inputs = _gradients(
+            GRUInputs, x=(dx_flat @ weights.weight_ih).view_as(x) if need_inputs.x else None, h0=dh0
+        )
+        d_weights = _gradients(
+            GRUWeights,
             weight_ih=_weight_grad(dx_flat, x.reshape(steps * batch, -1)) if need_weights.weight_ih else None,
             bias_ih=dx_flat.sum(0) if need_weights.bias_ih else None,
             weight_hh=_weight_grad(dhh_flat, h_prev) if need_weights.weight_hh else None,

@@ -1,0 +1,1 @@
+"""Experiments: the result tables and figures of the README/docs."""
