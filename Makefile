@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python -m scripts.bench.bench_softmax
 	$(BIN)/python -m scripts.bench.bench_startup
 	$(BIN)/python -m scripts.bench.bench_data
+	$(BIN)/python -m scripts.bench.bench_score
 	$(BIN)/python -m scripts.bench.bench_generate
 	@if [ -d ../shared/peers/pytorch-examples-word_language_model ]; then \
 		echo "$(BIN)/python -m scripts.bench.bench_peer_step"; \

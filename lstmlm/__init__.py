@@ -7,7 +7,9 @@ From Python (README, "From Python")::
     print(lm.generate("The keys to the cabinet", max_tokens=20, seed=1))
 
 The names below are imported on first use, so ``import lstmlm`` loads neither torch nor
-the training loop (the command line starts fast because of it).
+the training loop (the command line starts fast because of it). Every error is an
+``LstmlmError`` (one line); ``RunError``/``RunNotFound``, ``BadArgument`` and ``BadText``
+name its kinds (``lstmlm/errors.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from lstmlm.api import Model, load
     from lstmlm.data.tokenizer import Tokenizer
-    from lstmlm.errors import LstmlmError
+    from lstmlm.errors import BadArgument, BadText, LstmlmError, RunError, RunNotFound
     from lstmlm.evaluation.perplexity import Evaluation
     from lstmlm.evaluation.settings import CacheSettings, DynamicSettings
     from lstmlm.scoring.surprisal import SentenceScore, TokenScore, WordScore
@@ -36,13 +38,21 @@ _PUBLIC = {
     "DynamicSettings": "lstmlm.evaluation.settings",
     "Tokenizer": "lstmlm.data.tokenizer",
     "LstmlmError": "lstmlm.errors",
+    "RunError": "lstmlm.errors",
+    "RunNotFound": "lstmlm.errors",
+    "BadArgument": "lstmlm.errors",
+    "BadText": "lstmlm.errors",
 }
 __all__ = [
+    "BadArgument",
+    "BadText",
     "CacheSettings",
     "DynamicSettings",
     "Evaluation",
     "LstmlmError",
     "Model",
+    "RunError",
+    "RunNotFound",
     "SentenceScore",
     "TokenScore",
     "Tokenizer",

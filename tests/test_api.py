@@ -87,6 +87,8 @@ def test_context_carries_the_state_and_equals_eval(lm: lstmlm.Model, api_run: Pa
     assert from_python == {k: v for k, v in evaluation.items() if k not in ("run", "weights", "step")}
     with_cache = lm.evaluate("test", data, cache=lstmlm.CacheSettings(window=5))
     assert with_cache["perplexity"] == from_python["perplexity"] and "cache" in with_cache
+    whole = lm.evaluate(data=data / "test.txt")  # a file: all of it, as `lstmlm eval --data FILE`
+    assert whole["split"] == "whole" and whole["loss"] == pytest.approx(evaluation["loss"], rel=1e-6)
 
 
 def test_next_token_probs(lm: lstmlm.Model) -> None:
@@ -133,3 +135,142 @@ def test_readme_example_runs(api_run: Path) -> None:
         example.replace('"runs/demo"', repr(str(api_run))).replace("The keys to the cabinet", "the cat"),
         namespace,
     )
+
+
+# ---------------------------------------------------------------- bad calls: one line, a named LstmlmError
+
+
+@pytest.fixture(scope="module")
+def bad_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("bad")
+    (root / "latin1.txt").write_bytes("the café cat\n".encode("latin-1"))
+    (root / "damaged").mkdir()
+    (root / "damaged" / "config.json").write_text("{", encoding="utf-8")
+    (root / "empty").mkdir()
+    return {
+        "latin1": root / "latin1.txt",
+        "missing": root / "missing.txt",
+        "folder": root,
+        "no_run": root / "no_run",
+        "damaged": root / "damaged",
+        "not_a_run": root / "empty",
+    }
+
+
+no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+no_mps = pytest.mark.skipif(torch.backends.mps.is_available(), reason="MPS is available here")
+
+# A call (Python, run with ``lm``, ``run``: its folder, ``paths``: bad_paths), the class of
+# LstmlmError it raises, and a fragment of its one-line message.
+BAD_CALLS = [
+    # lstmlm.load: the run folder, weights, device
+    pytest.param("lstmlm.load(run, device='cuda')", "BadArgument", "no CUDA GPU", marks=no_cuda),
+    pytest.param("lstmlm.load(run, device='mps')", "BadArgument", "MPS is not available", marks=no_mps),
+    ("lstmlm.load(run, device='tpu')", "BadArgument", "device must be one of auto, cpu, cuda, mps"),
+    ("lstmlm.load(run, device='cuda:99')", "BadArgument", "device cuda"),
+    ("lstmlm.load(run, device='cpu:1')", "BadArgument", "device cpu:1 does not exist here (only cpu:0)"),
+    ("lstmlm.load(run, device='auto:0')", "BadArgument", "auto takes no index"),
+    ("lstmlm.load(run, device=0)", "BadArgument", "device must be a str"),
+    ("lstmlm.load(run, weights='newest')", "BadArgument", "weights must be 'best' or 'last'"),
+    ("lstmlm.load(3)", "BadArgument", "run_dir must be a str or a path"),
+    ("lstmlm.load(paths['no_run'])", "RunNotFound", "run folder not found"),
+    ("lstmlm.load(paths['not_a_run'])", "RunError", "not an lstmlm run folder"),
+    ("lstmlm.load(paths['damaged'])", "RunError", "not valid JSON"),
+    ("lstmlm.Model(run)", "BadArgument", "use lstmlm.load(RUN_DIR)"),
+    # Model.generate: types and ranges, checked before any sampling (stream=True included)
+    ("lm.generate(temperature=float('nan'))", "BadArgument", "temperature must be a finite number >= 0"),
+    ("lm.generate(temperature=float('inf'))", "BadArgument", "temperature must be a finite number"),
+    ("lm.generate(temperature=-0.5)", "BadArgument", "(got -0.5)"),
+    ("lm.generate(temperature='1')", "BadArgument", "temperature must be a number"),
+    ("lm.generate(top_p=float('nan'))", "BadArgument", "top_p must be in (0, 1]"),
+    ("lm.generate(top_p=0)", "BadArgument", "top_p must be in (0, 1] (got 0)"),
+    ("lm.generate(top_p=1.5)", "BadArgument", "(got 1.5)"),
+    ("lm.generate(seed=2**70)", "BadArgument", "seed must be in 0..2**64-1"),
+    ("lm.generate(seed=-1)", "BadArgument", "seed must be in 0..2**64-1 (got -1)"),
+    ("lm.generate(seed=1.5)", "BadArgument", "seed must be an integer"),
+    ("lm.generate(max_tokens=0)", "BadArgument", "max_tokens must be >= 1"),
+    ("lm.generate(max_tokens=True)", "BadArgument", "max_tokens must be an integer (got True)"),
+    ("lm.generate(max_tokens=2.5)", "BadArgument", "max_tokens must be an integer"),
+    ("lm.generate(top_k=-1)", "BadArgument", "top_k must be >= 0"),
+    ("lm.generate(top_k=1.5)", "BadArgument", "top_k must be an integer"),
+    ("lm.generate(5)", "BadArgument", "prompt must be a str (got 5)"),
+    ("lm.generate('the \\udcff')", "BadText", "prompt is not valid Unicode text"),
+    ("lm.generate(stream='yes')", "BadArgument", "stream must be True or False"),
+    ("lm.generate(temperature=float('nan'), stream=True)", "BadArgument", "temperature must be"),
+    # Model.next_token_probs
+    ("lm.next_token_probs('the', k=-1)", "BadArgument", "k must be >= 1"),
+    ("lm.next_token_probs('the', k=0)", "BadArgument", "k must be >= 1 (got 0)"),
+    ("lm.next_token_probs('the', k=2.0)", "BadArgument", "k must be an integer"),
+    ("lm.next_token_probs('the', k=True)", "BadArgument", "k must be an integer"),
+    ("lm.next_token_probs(None)", "BadArgument", "prefix must be a str"),
+    # Model.score
+    ("lm.score([])", "BadArgument", "texts is empty"),
+    ("lm.score(['the cat', 3])", "BadArgument", "texts[1] must be a str"),
+    ("lm.score(b'the cat')", "BadArgument", "texts must be a str or a list of str"),
+    ("lm.score(7)", "BadArgument", "texts must be a str or a list of str"),
+    ("lm.score(['the \\udcff'])", "BadText", "texts[0] is not valid Unicode text"),
+    ("lm.score('the cat', context='yes')", "BadArgument", "context must be True or False"),
+    # Model.perplexity
+    ("lm.perplexity(paths['latin1'])", "BadText", "not UTF-8 text (byte 0xe9 at offset 7)"),
+    ("lm.perplexity(paths['missing'])", "BadText", "file not found"),
+    ("lm.perplexity(paths['folder'])", "BadText", "not a file"),
+    ("lm.perplexity(3)", "BadArgument", "must be a str (text) or a path (a file)"),
+    ("lm.perplexity(b'the cat')", "BadArgument", "text_or_file must be"),
+    ("lm.perplexity('the \\udcff')", "BadText", "text is not valid Unicode text"),
+    # Model.evaluate
+    ("lm.evaluate(3)", "BadArgument", "split must be a str"),
+    ("lm.evaluate('test', 3)", "BadArgument", "data must be a str or a path"),
+    ("lm.evaluate(cache='x')", "BadArgument", "cache must be a lstmlm.CacheSettings or None"),
+    ("lm.evaluate(dynamic=1)", "BadArgument", "dynamic must be a lstmlm.DynamicSettings or None"),
+    ("lm.evaluate(tune_cache='yes')", "BadArgument", "tune_cache must be True or False"),
+]
+
+
+@pytest.mark.parametrize(("call", "kind", "fragment"), BAD_CALLS)
+def test_bad_calls_raise_one_line_errors(
+    call: str, kind: str, fragment: str, lm: lstmlm.Model, api_run: Path, bad_paths: dict[str, Path]
+) -> None:
+    with pytest.raises(lstmlm.LstmlmError) as caught:
+        eval(call, {"lstmlm": lstmlm, "lm": lm, "run": api_run, "paths": bad_paths})
+    assert type(caught.value) is getattr(lstmlm, kind)
+    message = str(caught.value)
+    assert fragment in message, message
+    assert "\n" not in message and message == message.strip()
+
+
+def test_error_classes_are_public_lstmlm_errors() -> None:
+    from lstmlm import errors
+
+    for name in ("RunError", "RunNotFound", "BadArgument", "BadText"):
+        kind = getattr(lstmlm, name)
+        assert kind is getattr(errors, name) and name in lstmlm.__all__ and kind.__doc__
+        assert issubclass(kind, lstmlm.LstmlmError)
+    assert issubclass(lstmlm.RunNotFound, lstmlm.RunError)
+
+
+def test_arguments_at_their_limits_are_accepted(lm: lstmlm.Model, api_run: Path) -> None:
+    import numpy as np
+
+    for device in ("cpu", "cpu:0", "auto", torch.device("cpu")):
+        assert isinstance(lstmlm.load(api_run, device=device).module, torch.nn.Module)
+    text = lm.generate(
+        "the", max_tokens=np.int64(3), seed=2**64 - 1, temperature=0, top_p=1, top_k=np.int32(2)
+    )
+    assert text == lm.generate("the", max_tokens=3, temperature=0.0)
+    assert len(lm.next_token_probs("the", k=10**9)) == lm.tokenizer.vocab_size
+    assert [s.text for s in lm.score(line for line in SENTENCES[:2])] == SENTENCES[:2]  # any iterable
+
+
+def test_a_file_is_checked_in_blocks(
+    lm: lstmlm.Model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lstmlm.api
+
+    monkeypatch.setattr(lstmlm.api, "_BLOCK_BYTES", 3)  # "é" (2 bytes) falls across blocks
+    good = tmp_path / "good.txt"
+    good.write_text("the café cat .\nthe dog é é .\n", encoding="utf-8")
+    assert lm.perplexity(good).loss == lm.perplexity(good.read_text(encoding="utf-8")).loss
+    for raw, offset in ((b"the cat \xff .", 8), (b"the caf\xc3", 7), (b"ab\xe2\x82(", 2)):
+        good.write_bytes(raw)
+        with pytest.raises(lstmlm.BadText, match=rf"byte 0x{raw[offset]:02x} at offset {offset}\)"):
+            lm.perplexity(good)

@@ -16,7 +16,7 @@ import numpy as np
 from lstmlm.errors import LstmlmError
 from lstmlm.files import write_atomic
 from lstmlm.runs.events import Eval, Event, Log
-from lstmlm.runs.folder import METRICS
+from lstmlm.runs.folder import METRICS, refuse_run_file
 from lstmlm.runs.metrics import read_events
 
 FORMATS = (".png", ".pdf", ".svg")
@@ -36,6 +36,7 @@ def training_curves(run_dirs: list[Path], out: Path, labels: list[str] | None = 
         raise LstmlmError(f"the plot file must end in {', '.join(FORMATS)} (got {out.name})")
     if out.is_dir():
         raise LstmlmError(f"{out} is a folder; give a file name such as {out / 'curves.png'}")
+    refuse_run_file(out, "--out")
     runs = [_records(run_dir) for run_dir in run_dirs]
     labels = labels or _default_labels(run_dirs)
 

@@ -41,13 +41,21 @@ def eval_(
         str | None,
         typer.Option(
             "--data",
-            help="Score this text instead (file, folder or Hugging Face dataset), read like train's --data.",
+            help="Score this text instead: a file, or - for stdin (all of it, every line as one "
+            "stream, unless --split); a folder, files or a Hugging Face dataset, read like train's "
+            "--data (its test split unless --split).",
             show_default="the run's own data",
         ),
     ] = None,
     split: Annotated[
-        str, typer.Option(metavar=choices(("train", "valid", "test")), help="Which split to score.")
-    ] = "test",
+        str | None,
+        typer.Option(
+            metavar=choices(("train", "valid", "test", "whole")),
+            help="Which split to score: of the run's own data, of a --data folder or dataset, or of a "
+            "--data file as train splits it (90/5/5 by lines); whole: all of a --data file or stdin.",
+            show_default="whole for a --data file or -, else test",
+        ),
+    ] = None,
     last: LastWeights = False,
     dynamic: Annotated[
         bool,
@@ -82,16 +90,29 @@ def eval_(
 ) -> None:
     """Perplexity of a run's model over a whole split, state carried (bits/char or bits/byte too).
 
+    What is scored: without --data, the run's own test split (or --split).
+    --data FILE or --data - (stdin): all of that text, every line with text,
+    as one stream after an <eos> (as score --context reads it); with --split,
+    that split of the file instead (90/5/5 by lines, as train splits it).
+    --data FOLDER, files or a dataset: its test split (or --split).
+    The output says what was scored (--json: source, data, corpus, split, tokens).
+
     --dynamic and --cache add their perplexities beside the static one (--json: an object each).
     """
     dynamic_settings = _settings(DynamicSettings, dynamic, "--dynamic", flags["dynamic"])
     cache_settings = _settings(CacheSettings, cache or cache_tune, "--cache", flags["cache"])
     from lstmlm.evaluation.methods import evaluate_run
-    from lstmlm.runs.load import load_run, run_split
+    from lstmlm.runs.load import WHOLE, eval_split, load_run, read_text, trained_on
     from lstmlm.runtime.device import resolve_device
 
+    split = eval_split(data, split)
     run = load_run(run_dir, best=not last, device=resolve_device(device))
-    encoded = run_split(run, split, data)
+    if data is not None and split == WHOLE and trained_on(run, data):
+        report.warn(
+            f"{data} is the file this run was trained on: all of it includes its training lines "
+            "(--split test scores its held-out lines)"
+        )
+    text = read_text(run, split, data)
     payload = evaluate_run(
         run,
         split,
@@ -99,13 +120,14 @@ def eval_(
         dynamic=dynamic_settings,
         cache=cache_settings,
         tune_cache=cache_tune,
-        encoded=encoded,
+        text=text,
     )
     payload.update(run=str(run_dir), weights=run.weights_path.name, step=run.step)
     if json_out:
         report.print_json(payload)
     else:
         report.console.print(report.evaluation_table(report.evaluation_rows(payload)))
+        report.info(report.evaluation_source(payload))
         report.info(f"weights: {run.weights_path.name} (step {run.step})")
 
 

@@ -31,8 +31,9 @@ def export(
         typer.Option(
             "--out",
             metavar="FILE",
-            help="Model file to write (.onnx or .pt); the sidecar "
-            "NAME.<ext>.json and NAME.tokenizer.json go beside it.",
+            help="Model file to write (.onnx or .pt); the sidecar NAME.<ext>.json and "
+            "NAME.tokenizer.json go beside it. Files already there are replaced only by a new "
+            "export to the same --out.",
             show_default=False,
         ),  # fmt: skip
     ],

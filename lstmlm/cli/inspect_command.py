@@ -53,6 +53,7 @@ def inspect_(
     device: Device = "auto",
 ) -> None:
     """Look inside: per-token gates and cell state, or the units that carry number and gender."""
+    from lstmlm.runs.folder import refuse_run_file
     from lstmlm.runs.load import load_run
     from lstmlm.runtime.device import resolve_device
 
@@ -60,6 +61,9 @@ def inspect_(
         raise LstmlmError("give --text TEXT to trace a sentence, or --find-units")
     if plot is not None and plot.suffix.lower() != ".png":
         raise LstmlmError(f"--plot must name a .png file (got {plot})")
+    for option, path in (("--plot", plot), ("--npz", npz)):
+        if path is not None:
+            refuse_run_file(path, option)
     if agreement not in FEATURES:
         raise LstmlmError(f"--agreement must be one of {', '.join(FEATURES)} (got {agreement!r})")
     ks = positive_ints(ablate, "--ablate")

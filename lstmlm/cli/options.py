@@ -89,6 +89,8 @@ def declared_option(group: FlagGroup, f: Field[Any], hint: Any) -> Any:
         metavar = ""  # a switch has no value to describe
     elif f.metadata["choices"]:
         metavar = choices(f.metadata["choices"])
+    elif _flag_type(hint) is not hint:
+        metavar = "<str>"  # a repeatable flag takes one value each time, not a list
     shown = f.metadata.get("shown")
     return typer.Option(
         *names,
@@ -106,12 +108,18 @@ def declared_parameters(groups: tuple[FlagGroup, ...]) -> list[inspect.Parameter
         hints = typing.get_type_hints(group.settings)
         for f in group.fields():
             option = declared_option(group, f, hints[f.name])
-            annotation = Annotated[hints[f.name], option]  # type: ignore[valid-type,name-defined]  # built at run time
+            annotation = Annotated[_flag_type(hints[f.name]), option]  # type: ignore[valid-type]  # built at run time
             kind = inspect.Parameter.KEYWORD_ONLY
             params.append(
                 inspect.Parameter(group.parameter(f), kind, default=f.default, annotation=annotation)
             )
     return params
+
+
+def _flag_type(hint: Any) -> Any:
+    """A field that takes one value or a list (``str | list[str] | None``) is a repeatable flag."""
+    lists = [arg for arg in typing.get_args(hint) if typing.get_origin(arg) is list]
+    return lists[0] | None if lists else hint
 
 
 def settings_flags(*groups: FlagGroup) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

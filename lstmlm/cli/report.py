@@ -104,6 +104,15 @@ def _evaluation_cell(row: dict[str, Any], column: str) -> str:
     return fmt(row.get(column), 2 if column == "perplexity" else 4)
 
 
+def evaluation_source(payload: dict[str, Any]) -> str:
+    """What ``eval`` scored, in words: the text (a split of it, or all of it) and the tokens."""
+    corpus, tokens = escape(str(payload.get("corpus", "?"))), f"{payload['tokens']:,} tokens"
+    if payload["split"] == "whole":
+        return f"scored: all of {corpus}, {tokens}"
+    own = "the run's own data, " if payload.get("source") == "run" else ""
+    return f"scored: the {payload['split']} split of {own}{corpus}, {tokens}"
+
+
 def _pct(value: float | None) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.1f}%"
 
@@ -177,6 +186,14 @@ def surprisal_tables(scores: list[Any], unk_token: str | None) -> None:
             f"  log P = {score.logprob:.3f} nats = {score.surprisal_bits:.2f} bits over "
             f"{len(score.tokens)} tokens ({len(score.words)} words + <eos>)"
         )
+
+
+def score_source(source: str, scores: list[Any], *, context: bool) -> str:
+    """What ``score`` scored, in words: where the lines came from, how many, their tokens."""
+    tokens = sum(len(score.tokens) for score in scores)
+    read = "one text, the state carried" if context else "each line fresh"
+    where = {"text": "--text", "stdin": "stdin"}.get(source, escape(source))
+    return f"scored: all of {where}, {len(scores):,} lines ({read}), {tokens:,} tokens"
 
 
 GATE_COLUMNS = {
@@ -280,7 +297,7 @@ def run_info(summary: Any) -> None:
         *([("regularisers", _regularisers(m))] if _regularisers(m) else []),
         ("parameters", f"{summary.parameters:,}"),
         ("tokenizer", f"{summary.tokenizer}{_pre_tokenization(config)}, vocabulary {summary.vocab_size:,}"),
-        ("data", config["data"]["data"] or "default agreement corpus"),
+        ("data", _data_shown(config["data"]["data"])),
         ("steps", f"{summary.step:,}"),
         ("best valid ppl", fmt(summary.best_valid_ppl)),
         ("files", files),
@@ -292,6 +309,13 @@ def run_info(summary: Any) -> None:
         for key, value in values.items()
     ]
     console.print(key_value_table("Config", settings))
+
+
+def _data_shown(data: str | list[str] | None) -> str:
+    """A config's ``data``: one source, several (a list), or none (the embedded corpus)."""
+    if isinstance(data, list):
+        return " + ".join(data)
+    return data or "default agreement corpus"
 
 
 def _regularisers(m: dict[str, Any]) -> str:

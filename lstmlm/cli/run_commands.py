@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,7 +25,9 @@ def generate(
     temperature: Annotated[float, typer.Option(min=0.0, help="Softmax temperature; 0 = greedy.")] = 1.0,
     top_k: Annotated[int, typer.Option(min=0, help="Sample from the k most likely tokens (0 = all).")] = 0,
     top_p: Annotated[float, typer.Option(min=0.0, max=1.0, help="Nucleus sampling threshold.")] = 1.0,
-    seed: Annotated[int, typer.Option(help="Sampling seed: the same seed gives the same text.")] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, max=2**64 - 1, help="Sampling seed: the same seed gives the same text.")
+    ] = 0,
     num_samples: Annotated[int, typer.Option(min=1, help="How many samples.")] = 1,
     agreement: Annotated[
         bool,
@@ -41,8 +44,10 @@ def generate(
     from lstmlm.runs.load import load_run
     from lstmlm.runtime.device import resolve_device
 
-    if top_p <= 0.0:
+    if not top_p > 0.0:  # also nan, which typer's range lets through
         raise LstmlmError(f"--top-p must be in (0, 1] (got {top_p})")
+    if not math.isfinite(temperature):
+        raise LstmlmError(f"--temperature must be a finite number >= 0 (got {temperature})")
     run = load_run(run_dir, device=resolve_device(device))
     if agreement:
         _agreement_demo(run, seed, temperature)
@@ -104,7 +109,13 @@ def warn_unknown_words(run: Run, text: str) -> None:
 def agreement_(
     run_dir: RunDir,
     suite: Suite = "default",
-    by: Annotated[str, typer.Option(help="Comma-separated fields to group by.")] = "construction,attractors",
+    by: Annotated[
+        str | None,
+        typer.Option(
+            help='Comma-separated fields to group by; "" for all pairs as one row.',
+            show_default="the suite's: construction,attractors; BLiMP's linguistics_term,UID; else none",
+        ),
+    ] = None,
     pairs_out: Annotated[
         Path | None,
         typer.Option(
@@ -116,20 +127,22 @@ def agreement_(
     json_out: JsonOut = False,
     device: Device = "auto",
 ) -> None:
-    """Score minimal pairs: accuracy by construction and attractors (sentence and prefix rules)."""
+    """Score minimal pairs: accuracy by construction and attractors, or by the suite's own fields
+    (sentence and prefix rules)."""
+    from lstmlm.runs.folder import refuse_run_file
     from lstmlm.runs.load import load_run
     from lstmlm.runtime.device import resolve_device
     from lstmlm.scoring.accuracy import accuracy_by, accuracy_of
-    from lstmlm.scoring.pairs import check_fields, score_pairs, write_pair_scores
+    from lstmlm.scoring.pairs import by_fields, group_fields, score_pairs, write_pair_scores
     from lstmlm.scoring.suites import load_suite
 
-    keys = [k.strip() for k in by.split(",") if k.strip()]
-    if not keys:
-        raise LstmlmError("--by needs at least one field name")
-    if pairs_out is not None and not pairs_out.parent.is_dir():
-        raise LstmlmError(f"--pairs: folder not found: {pairs_out.parent}")
+    typed = by_fields(by)
+    if pairs_out is not None:
+        if not pairs_out.parent.is_dir():
+            raise LstmlmError(f"--pairs: folder not found: {pairs_out.parent}")
+        refuse_run_file(pairs_out, "--pairs")
     pairs, label = load_suite(suite)
-    check_fields(pairs, keys, label)
+    keys = group_fields(pairs, typed, label)
     run = load_run(run_dir, device=resolve_device(device))
     scores = score_pairs(run.model, run.tokenizer, pairs)
     if pairs_out is not None:

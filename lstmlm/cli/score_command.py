@@ -21,7 +21,8 @@ def score_(
         list[str] | None, typer.Option("--text", help="A sentence to score (repeat for more).")
     ] = None,
     file: Annotated[
-        Path | None, typer.Option("--file", metavar="FILE", help="Score each line of this UTF-8 file.")
+        Path | None,
+        typer.Option("--file", metavar="FILE", help="Score each line of this UTF-8 file (-: read stdin)."),
     ] = None,
     context: Annotated[
         bool,
@@ -39,31 +40,38 @@ def score_(
 ) -> None:
     """Surprisal (bits) of every word, and each sentence's log-probability.
 
-    A word the tokenizer splits into several tokens gets their sum. Each line is scored
-    after an <eos> and closed by one, as in training; <eos> counts in the sentence total.
+    A word the tokenizer splits into several tokens gets their sum. Each line
+    is scored after an <eos> and closed by one, as in training; <eos> counts
+    in the sentence total. Every line with text is scored (blank lines are
+    skipped); --file - reads stdin. --json adds to each line's object where
+    it came from: source (the file, "stdin" or "text") and line (its number).
     """
-    lines = _input_lines(text, file)
+    lines, source = _input_lines(text, file)
     from lstmlm.api import load
     from lstmlm.runtime.device import resolve_device
 
     model = load(run_dir, weights="last" if last else "best", device=resolve_device(device))
     scores = model.score(lines, context=context)
+    numbers = [number for number, line in enumerate(lines, 1) if line.strip()]  # the lines scored
     if jsonl:
-        for score in scores:
-            print(json.dumps(score.to_dict(), ensure_ascii=False))
+        for number, score in zip(numbers, scores, strict=True):
+            print(json.dumps({**score.to_dict(), "source": source, "line": number}, ensure_ascii=False))
         return
     unk = model.tokenizer.unk_id
     report.surprisal_tables(scores, unk_token=None if unk is None else model.tokenizer.decode([unk]))
+    report.info(report.score_source(source, scores, context=context))
 
 
-def _input_lines(text: list[str] | None, file: Path | None) -> list[str]:
+def _input_lines(text: list[str] | None, file: Path | None) -> tuple[list[str], str]:
+    """The lines to score, and where they came from: the file, "stdin" or "text" (--text)."""
     if (text is None) == (file is None):
         raise LstmlmError("give the text to score: --text SENTENCE or --file FILE (one of them)")
     if file is None:
-        return [line for t in text or [] for line in t.splitlines()]
+        return [line for t in text or [] for line in t.splitlines()], "text"
+    from lstmlm.runs.load import STDIN, file_lines, stdin_lines
+
+    if str(file) == STDIN:
+        return stdin_lines(), "stdin"
     if not file.is_file():
         raise LstmlmError(f"--file: not found: {file}")
-    try:
-        return file.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise LstmlmError(f"--file: {file} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    return file_lines(file), str(file)

@@ -61,7 +61,8 @@ def train(
         Path | None,
         typer.Option(
             "--config",
-            help="TOML file with \\[model], \\[data], \\[train] tables; flags override it.",
+            help="TOML file with \\[model], \\[data], \\[train] tables, or a run's config.json (its settings "
+            "for a new run); relative paths in it are read from its folder; flags override it.",
             rich_help_panel=RUN,
         ),
     ] = None,
@@ -110,4 +111,6 @@ def train(
             warn=report.warn,
             on_data=display.data,
         )
-    train_display.training_outcome(out, outcome)
+    code = train_display.training_outcome(out, outcome)
+    if code:  # diverged: said in the summary and on stderr; the run folder is kept
+        raise typer.Exit(code)

@@ -1,5 +1,8 @@
 """``lstmlm train``'s display: a live bar on a terminal, one line per event otherwise, and
 the summary after training. It matches on the loop's typed events (``lstmlm.runs.events``).
+
+A run that diverged is never shown as a success: a red line when the loop finds it, a
+"diverged" row in the summary, a line on stderr and exit code ``DIVERGED_EXIT`` (3).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from lstmlm.cli.report import console, fmt, info, key_value_table, layers_text
+from lstmlm.cli.report import console, err_console, fmt, info, key_value_table, layers_text
 from lstmlm.runs import events
 
 
@@ -33,7 +36,9 @@ class _RateColumn(ProgressColumn):
 STOP_REASONS = {
     "time": "the --max-time budget is spent",
     "patience": "--patience evaluations without improvement",
+    "diverged": "the loss ran away (diverged)",
 }
+DIVERGED_EXIT = 3  # ``lstmlm train``'s exit code for a run that diverged (1: error, 130/143: signal)
 
 
 class TrainDisplay:
@@ -102,6 +107,8 @@ class TrainDisplay:
             say(f"step {event.step:>6}  valid ppl [bold]{fmt(event.valid_ppl)}[/]  {mark}")
             if event.averaging_from_now:
                 say(f"step {event.step:>6}  NT-ASGD: averaging the weights from now on")
+        elif isinstance(event, events.Diverged):
+            say(f"[bold red]step {event.step}: diverged: {escape(_diverged_text(event))}[/]")
         elif isinstance(event, events.NonFinite):
             say(f"[red]step {event.step}: non-finite loss/gradient, step skipped[/]")
         elif isinstance(event, events.Unsaved):
@@ -150,12 +157,25 @@ class TrainDisplay:
             )
 
 
+def _diverged_text(e: events.Diverged) -> str:
+    """The event in words: which loss, how far above the limit, for how long."""
+    if e.split == "train":
+        return (
+            f"train loss {e.loss:.3g} above the limit {e.limit:.3g} for {e.in_a_row} log intervals in a row"
+        )
+    return f"valid loss {e.loss:.3g} at the last evaluation, above the limit {e.limit:.3g}"
+
+
 def train_summary(rows: list[tuple[str, str]]) -> None:
     console.print(key_value_table("Training summary", rows))
 
 
-def training_outcome(out: Any, outcome: Any) -> None:
-    """The summary after ``train``: the run, its model, its progress and its perplexities."""
+def training_outcome(out: Any, outcome: Any) -> int:
+    """The summary after ``train``: the run, its model, its progress and its perplexities.
+
+    Returns the command's exit code: 0, or ``DIVERGED_EXIT`` for a run that diverged
+    (``outcome.diverged`` says why; also on stderr).
+    """
     config, state, test = outcome.config, outcome.state, outcome.test
     m = config.model
     rows = [
@@ -165,6 +185,8 @@ def training_outcome(out: Any, outcome: Any) -> None:
         ("steps", f"{state.step:,} ({state.tokens:,} tokens, {state.elapsed:.0f} s)"),
         ("best valid ppl", fmt(outcome.best_valid_ppl)),
     ]
+    if outcome.diverged:
+        rows.insert(1, ("result", f"[bold red]diverged[/]: {escape(outcome.diverged)}"))
     if test is not None:
         rows.append(("test ppl (best weights)", fmt(test.perplexity)))
         for key in ("bits_per_char", "bits_per_byte"):
@@ -172,3 +194,11 @@ def training_outcome(out: Any, outcome: Any) -> None:
                 rows.append((f"test {key.replace('_', ' ')}", fmt(getattr(test, key), 4)))
     train_summary(rows)
     info(f"run folder: [bold]{escape(str(out))}[/]")  # only for a folder that is kept
+    if not outcome.diverged:
+        return 0
+    err_console.print(
+        f"[bold red]training diverged:[/] {escape(outcome.diverged)}; the weights are kept as written. "
+        "Try a lower --lr or a smaller --clip",
+        soft_wrap=True,
+    )
+    return DIVERGED_EXIT

@@ -100,9 +100,11 @@ def build_section(kind: type, values: dict[str, Any], where: str) -> Any:
 
 
 def _has_type(value: Any, hint: Any) -> bool:
-    """Whether ``value`` fits ``hint`` (int, float, bool, str, or one of those ``| None``)."""
+    """Whether ``value`` fits ``hint`` (int, float, bool, str, a list of one of those, or a union)."""
     if _is_union(hint):
         return any(_has_type(value, arg) for arg in typing.get_args(hint))
+    if typing.get_origin(hint) is list:
+        return isinstance(value, list) and all(_has_type(item, typing.get_args(hint)[0]) for item in value)
     if hint is type(None):
         return value is None
     if hint not in TYPE_NAMES:
@@ -119,7 +121,13 @@ def _is_union(hint: Any) -> bool:
 def _type_name(hint: Any) -> str:
     """``int`` -> "an integer"; ``str | None`` -> "a string" (None means unset)."""
     args = typing.get_args(hint) if _is_union(hint) else (hint,)
-    return " or ".join(TYPE_NAMES.get(arg, str(arg)) for arg in args if arg is not type(None))
+    return " or ".join(_one_type_name(arg) for arg in args if arg is not type(None))
+
+
+def _one_type_name(hint: Any) -> str:
+    if typing.get_origin(hint) is list:  # list[str] -> "a list of strings"
+        return "a list of " + TYPE_NAMES[typing.get_args(hint)[0]].split(" ", 1)[1] + "s"
+    return TYPE_NAMES.get(hint, str(hint))
 
 
 def _show(value: Any) -> str:

@@ -36,10 +36,21 @@ from lstmlm.errors import LstmlmError
 class DataConfig:
     """Where the text comes from and how it becomes token ids."""
 
-    data: str | None = option(
+    data: str | list[str] | None = option(
         None,
-        "Text file, folder with train/valid/test.txt, or Hugging Face dataset (name or saved folder); "
-        "unset: the embedded default corpus.",
+        "Text: a file; a folder (train/valid/test.txt, or any text files, read in name order); a quoted "
+        "pattern such as 'shards/*.txt'; or a Hugging Face dataset (name or saved folder). Repeat it to "
+        "train on several, in order. Unset: the embedded default corpus.",
+    )  # one source is a string (as in every config.json before lists), several a list
+    valid_data: str | None = option(
+        None,
+        "Validation text: a file, a folder of text files or a quoted pattern, read whole (instead of "
+        "the validation text --data holds or sets aside).",
+    )
+    test_data: str | None = option(
+        None,
+        "Test text: a file, a folder of text files or a quoted pattern, read whole (instead of the "
+        "test text --data holds or sets aside).",
     )
     tokenizer: str = option("word", "Tokenizer.", choices=TOKENIZERS)
     vocab_size: int = option(0, "Vocabulary cap (0 = none for word/char, 8192 for bpe).")
@@ -61,6 +72,8 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         check_choices(self)
+        if isinstance(self.data, list):
+            self.data = _one_or_several(self.data)
         check_positive("vocab-size", self.vocab_size, allow_zero=True)
         check_positive("min-freq", self.min_freq)
         if self.pre_tokenize != "whitespace" and self.tokenizer != "word":
@@ -69,6 +82,15 @@ class DataConfig:
             raise LstmlmError(
                 f"--vocab-size for bpe must be at least 260 (256 bytes + specials); got {self.vocab_size}"
             )
+
+
+def _one_or_several(sources: list[str]) -> str | list[str]:
+    """``--data`` given as a list: one source as its string, several as the list."""
+    if not sources:
+        raise LstmlmError("data is an empty list: name at least one text source, or leave data out")
+    if not all(isinstance(source, str) for source in sources):
+        raise LstmlmError(f"data must be a string or a list of strings (got {sources!r})")
+    return sources[0] if len(sources) == 1 else list(sources)
 
 
 @dataclass

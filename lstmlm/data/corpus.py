@@ -1,24 +1,37 @@
 """Resolve ``--data`` into text splits (train, valid and maybe test), one line per item.
 
-``--data`` is tried, in order, as: nothing (the embedded default corpus), a folder of
-text files, a folder written by ``datasets``' ``save_to_disk``, a single text file, and
-finally a Hugging Face hub dataset name. Text files are UTF-8 (a leading BOM is dropped,
-``\\r\\n`` is accepted); lines keep their spaces, and empty lines are kept (each becomes
-a lone ``<eos>``, as in PyTorch's word language model).
+``--data`` is tried, in order, as: nothing (the embedded default corpus), a folder, a single
+text file, a file-name pattern, and finally a Hugging Face hub dataset name. A folder is
+read as, in order: train/valid/test files by their usual names (``FOLDER_FILES``), a
+dataset written by ``datasets``' ``save_to_disk``, or else all its text files
+(``text_files.py``: name order, numbers by value). Several ``--data`` are all read, in the
+order given, as one text; each must be a file, a folder of text files or a pattern.
 
-Splits are ``LineSource`` objects: text files and datasets are checked and their lines
-counted in one streaming pass, then read again batch by batch when needed, never whole.
+Text that comes without splits (a file, a folder of text files, a pattern, several
+sources) is the lines of its files, file after file, split by lines at the end: the last
+5% of the lines is test, the 5% before it valid, the first ~90% train (at least one line
+each). ``--valid-data``/``--test-data`` read those splits from their own files instead
+(whole), and then nothing is set aside for them. A folder or dataset with a train split
+but no validation split gives up the last 5% of its train lines for it. The corpus name
+(printed by ``train`` and recorded in ``data.json``) says which rule applied.
+
+Text files are UTF-8 (a leading BOM is dropped, ``\\r\\n`` is accepted); lines keep their
+spaces, and empty lines are kept (each becomes a lone ``<eos>``, as in PyTorch's word
+language model). Splits are ``LineSource`` objects: files and datasets are checked and
+their lines counted in one streaming pass, then read again batch by batch when needed,
+never whole.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from lstmlm.config import DataConfig
+from lstmlm.config.loading import is_pattern, looks_like_dataset_name
 from lstmlm.data.sources import (
     DatasetSource,
     LineSource,
@@ -29,6 +42,7 @@ from lstmlm.data.sources import (
     split_lines,
 )
 from lstmlm.data.text_file import scan_text_file
+from lstmlm.data.text_files import folder_files, local_files, pattern_files, scan_files
 from lstmlm.errors import LstmlmError
 
 SPLITS = ("train", "valid", "test")
@@ -48,8 +62,9 @@ HELD_OUT_FRACTION = 0.05
 DEFAULT_CORPUS_DIR = Path(__file__).resolve().parents[2] / "data" / "default"
 
 _BOM = b"\xef\xbb\xbf"
-_HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
-_FILE_SUFFIXES = {".txt", ".tokens", ".raw", ".text", ".json", ".jsonl", ".csv", ".tsv", ".gz"}
+_SHARES = {("valid", "test"): "90/5/5", ("valid",): "95/5", ("test",): "95/5"}
+
+Given = dict[str, tuple[LineSource, str]]  # held-out split -> (its text, the --*-data it came from)
 
 
 @dataclass
@@ -61,11 +76,18 @@ class Corpus:
 
 
 def load_corpus(cfg: DataConfig, *, on_progress: Progress | None = None) -> Corpus:
-    """Check and index the text that ``cfg.data`` names (see the module docstring for the order).
+    """Check and index the text that ``cfg`` names (see the module docstring for the order).
 
-    ``on_progress(done, total)`` follows the checking pass: bytes of text files, rows of datasets.
+    ``on_progress(done, total)`` follows the checking pass of ``--data``: bytes of text files,
+    rows of datasets.
     """
-    corpus = _default_corpus() if cfg.data is None else _load_named(str(cfg.data), cfg, on_progress)
+    given = _given_splits(cfg)
+    if cfg.data is None:
+        corpus = _default_corpus(given)
+    elif isinstance(cfg.data, list):
+        corpus = _load_several(cfg.data, given, on_progress)
+    else:
+        corpus = _load_named(cfg.data, cfg, given, on_progress)
     _check_splits(corpus)
     return corpus
 
@@ -92,60 +114,108 @@ def _decode_utf8(raw: bytes, path: Path) -> str:
     return decode_utf8(raw[start:], path, start)
 
 
-def _default_corpus() -> Corpus:
+def _default_corpus(given: Given) -> Corpus:
     """``data/default/{train,valid,test}.txt``, or the generator when they are not installed."""
     paths = {split: DEFAULT_CORPUS_DIR / f"{split}.txt" for split in SPLITS}
     if all(path.is_file() for path in paths.values()):
         splits: dict[str, LineSource] = {split: ListSource(read_lines(path)) for split, path in paths.items()}
-        return Corpus("default agreement corpus (data/default)", splits)
+        return _with_valid("default agreement corpus (data/default)", splits, given, missing="")
     from lstmlm.data.grammar.sentences import default_corpus
 
     generated: dict[str, LineSource] = {split: ListSource(lines) for split, lines in default_corpus().items()}
-    return Corpus("default agreement corpus (generated)", generated)
+    return _with_valid("default agreement corpus (generated)", generated, given, missing="")
 
 
-def _load_named(data: str, cfg: DataConfig, on_progress: Progress | None) -> Corpus:
+def _load_named(data: str, cfg: DataConfig, given: Given, on_progress: Progress | None) -> Corpus:
     if not data.strip():
         raise LstmlmError("--data is empty: give a file, a folder or a dataset name")
     path = Path(data).expanduser()
     if path.is_dir():
-        return _load_folder(path, cfg, on_progress)
+        return _load_folder(path, cfg, given, on_progress)
     if path.is_file():
-        return _load_file(path, on_progress)
+        return _split_text(str(path), "file", [path], given, on_progress)
     if path.exists():
         raise LstmlmError(f"--data {data}: not a regular file or folder")
+    if is_pattern(data):
+        files = pattern_files(data)
+        return _split_text(data, f"pattern, {_count(files)} in name order", files, given, on_progress)
     if not looks_like_dataset_name(data):
         raise LstmlmError(f"--data {data}: no such file or folder")
-    return _load_hub(data, cfg, on_progress)
+    return _load_hub(data, cfg, given, on_progress)
 
 
-def _load_folder(path: Path, cfg: DataConfig, on_progress: Progress | None) -> Corpus:
+def _load_folder(path: Path, cfg: DataConfig, given: Given, on_progress: Progress | None) -> Corpus:
     files = {split: _first_file(path, names) for split, names in FOLDER_FILES.items()}
     if files["train"] is not None:
         found = {split: file for split, file in files.items() if file is not None}
-        splits = _scan_files(found, on_progress)
-        return _with_valid(f"{path} (folder)", splits, missing=" or ".join(FOLDER_FILES["valid"]))
-    if any((path / name).is_file() for name in SAVED_DATASET_FILES):
-        return _load_saved_dataset(path, cfg, on_progress)
-    raise LstmlmError(
-        f"{path}: no training text in this folder (looked for "
-        f"{', '.join(FOLDER_FILES['train'])}, or a dataset written by datasets' save_to_disk)"
-    )
+        splits = _scan_named(found, on_progress)
+        return _with_valid(f"{path} (folder)", splits, given, missing=" or ".join(FOLDER_FILES["valid"]))
+    if _is_saved_dataset(path):
+        return _load_saved_dataset(path, cfg, given, on_progress)
+    held_out = [file.name for file in files.values() if file is not None]
+    if held_out:
+        raise LstmlmError(
+            f"{path}: no training text in this folder (it has {' and '.join(held_out)} "
+            f"but none of {', '.join(FOLDER_FILES['train'])})"
+        )
+    texts = folder_files(path)
+    kind = f"folder, {_count(texts)} in name order" if len(texts) > 1 else f"folder holding {texts[0].name}"
+    return _split_text(str(path), kind, texts, given, on_progress)
+
+
+def _load_several(sources: list[str], given: Given, on_progress: Progress | None) -> Corpus:
+    """Several ``--data``, in the order given, as one text (the module docstring)."""
+    files = [file for data in sources for file in _plain_files(data, "--data")]
+    kind = f"{len(sources)} sources, {_count(files)} in the order given"
+    return _split_text(" + ".join(sources), kind, files, given, on_progress)
+
+
+def _plain_files(data: str, option: str) -> list[Path]:
+    """The text files of a source read whole or joined: a file, a folder of text files, a pattern."""
+    if not data.strip():
+        raise LstmlmError(f"{option} is empty: give a file, a folder or a pattern")
+    path = Path(data).expanduser()
+    if path.is_dir() and (
+        _is_saved_dataset(path) or any(map(partial(_first_file, path), FOLDER_FILES.values()))
+    ):
+        raise LstmlmError(
+            f"{option} {data}: this folder holds its own splits (train/valid/test files or a saved "
+            f"dataset); {option} here takes a file, a folder of text files or a pattern"
+        )
+    return local_files(data, option)
+
+
+def _given_splits(cfg: DataConfig) -> Given:
+    """The held-out splits ``--valid-data`` and ``--test-data`` name, each read whole."""
+    given: Given = {}
+    for split, data in (("valid", cfg.valid_data), ("test", cfg.test_data)):
+        if data is not None:
+            files = _plain_files(data, f"--{split}-data")
+            given[split] = (scan_files(files, fingerprint=True)[0], data)
+    return given
+
+
+def _count(files: list[Path]) -> str:
+    return f"{len(files):,} file{'s' if len(files) != 1 else ''}"
 
 
 def _first_file(folder: Path, names: tuple[str, ...]) -> Path | None:
     return next((folder / name for name in names if (folder / name).is_file()), None)
 
 
-def _scan_files(files: dict[str, Path], on_progress: Progress | None) -> dict[str, LineSource]:
-    """Each file checked and indexed; progress runs over the bytes of all of them."""
-    sizes = {split: _size(file) for split, file in files.items()}
-    total, before = sum(sizes.values()), 0
+def _is_saved_dataset(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in SAVED_DATASET_FILES)
+
+
+def _scan_named(files: dict[str, Path], on_progress: Progress | None) -> dict[str, LineSource]:
+    """Each split's file checked and indexed; progress runs over the bytes of all of them."""
+    total = sum(_size(file) for file in files.values())
     splits: dict[str, LineSource] = {}
+    before = 0
     for split, file in files.items():
         report = None if on_progress is None else _offset_progress(on_progress, before, total)
         splits[split], _ = scan_text_file(file, fingerprint=True, on_progress=report)
-        before += sizes[split]
+        before += _size(file)
     return splits
 
 
@@ -160,28 +230,37 @@ def _offset_progress(on_progress: Progress, before: int, total: int) -> Progress
     return lambda done, _: on_progress(before + done, total)
 
 
-def _load_file(path: Path, on_progress: Progress | None) -> Corpus:
-    """Split one text file contiguously by lines.
+def _split_text(
+    label: str, kind: str, files: list[Path], given: Given, on_progress: Progress | None
+) -> Corpus:
+    """Text without splits, split by lines: the held-out splits not ``given`` come from its end.
 
-    valid and test each get the floor of 5% of the lines (at least 1 line), in
-    that order at the end of the file; train gets all the lines before them
-    (about the first 90%). The file needs at least 3 non-empty lines.
+    Each gets the floor of 5% of the lines (at least 1 line), valid before test at the end;
+    train gets all the lines before them (about the first 90% when both are set aside).
     """
-    source, non_empty = scan_text_file(path, count_text=3, on_progress=on_progress)
-    if non_empty < 3:
+    missing = tuple(split for split in ("valid", "test") if split not in given)
+    text, non_empty = scan_files(files, count_text=1 + len(missing), on_progress=on_progress)
+    if not missing:
+        return _with_valid(f"{label} ({kind}: all lines train)", {"train": text}, given, missing="")
+    rule = f"lines split {_SHARES[missing]} into {'/'.join(('train', *missing))}"
+    if non_empty < 1 + len(missing):
         raise LstmlmError(
-            f"{path}: {non_empty} non-empty line(s); a single file is split 90/5/5 by lines "
-            "and needs at least 3 - add text, or pass a folder with train.txt and valid.txt"
+            f"{label}: {non_empty} non-empty line(s); its {rule} need at least {1 + len(missing)} "
+            "- add text, or pass a folder with train.txt and valid.txt"
         )
-    held_out = max(1, int(len(source) * HELD_OUT_FRACTION))
-    train, rest = source.split_at(len(source) - 2 * held_out)
-    valid, test = rest.split_at(held_out)
-    splits: dict[str, LineSource] = {"train": train, "valid": valid, "test": test}
-    return Corpus(f"{path} (file: lines split 90/5/5 into train/valid/test)", splits)
+    held_out = max(1, int(len(text) * HELD_OUT_FRACTION))
+    splits: dict[str, LineSource] = {}
+    splits["train"], rest = text.split_at(len(text) - len(missing) * held_out)
+    for split in missing:
+        splits[split], rest = rest.split_at(held_out)
+    return _with_valid(f"{label} ({kind}: {rule})", splits, given, missing="")
 
 
-def _with_valid(name: str, splits: dict[str, LineSource], *, missing: str) -> Corpus:
-    """``splits`` as a corpus, carving valid from the end of train when there is none."""
+def _with_valid(name: str, splits: dict[str, LineSource], given: Given, *, missing: str) -> Corpus:
+    """``splits`` and the ``given`` ones as a corpus, carving valid from the end of train when
+    neither has one (``missing`` says what was looked for)."""
+    splits = {**splits, **{split: source for split, (source, _) in given.items()}}
+    name += "".join(f"; {split} = {data}" for split, (_, data) in given.items())
     if "valid" in splits:
         return Corpus(name, splits)
     train = splits["train"]
@@ -196,30 +275,22 @@ def _with_valid(name: str, splits: dict[str, LineSource], *, missing: str) -> Co
     return Corpus(f"{name}; valid = last 5% of train (no {missing} found)", carved)
 
 
-def looks_like_dataset_name(data: str) -> bool:
-    """``name`` or ``owner/name``, not a file name, and ``owner`` is not a local folder."""
-    if not _HUB_NAME.fullmatch(data) or Path(data).suffix.lower() in _FILE_SUFFIXES:
-        return False
-    owner, slash, _ = data.partition("/")
-    return not (slash and Path(owner).is_dir())
-
-
 def _import_datasets() -> Any:
     import datasets  # slow to import: only when a dataset is actually used
 
     return datasets
 
 
-def _load_saved_dataset(path: Path, cfg: DataConfig, on_progress: Progress | None) -> Corpus:
+def _load_saved_dataset(path: Path, cfg: DataConfig, given: Given, on_progress: Progress | None) -> Corpus:
     datasets = _import_datasets()
     try:
         loaded = datasets.load_from_disk(str(path))
     except Exception as e:  # datasets raises many types for a damaged folder
         raise LstmlmError(f"{path}: cannot load the saved dataset ({one_line(e)})") from None
-    return _from_dataset(loaded, cfg, f"{path} (saved dataset)", on_progress)
+    return _from_dataset(loaded, cfg, f"{path} (saved dataset)", given, on_progress)
 
 
-def _load_hub(name: str, cfg: DataConfig, on_progress: Progress | None) -> Corpus:
+def _load_hub(name: str, cfg: DataConfig, given: Given, on_progress: Progress | None) -> Corpus:
     datasets = _import_datasets()
     label = f"{name} ({cfg.dataset_config})" if cfg.dataset_config else name
     try:
@@ -229,10 +300,12 @@ def _load_hub(name: str, cfg: DataConfig, on_progress: Progress | None) -> Corpu
             f"could not load dataset {label} from the Hugging Face hub "
             f"(and no local file or folder has that name): {one_line(e)}"
         ) from None
-    return _from_dataset(loaded, cfg, f"{label} (Hugging Face dataset)", on_progress)
+    return _from_dataset(loaded, cfg, f"{label} (Hugging Face dataset)", given, on_progress)
 
 
-def _from_dataset(loaded: Any, cfg: DataConfig, name: str, on_progress: Progress | None) -> Corpus:
+def _from_dataset(
+    loaded: Any, cfg: DataConfig, name: str, given: Given, on_progress: Progress | None
+) -> Corpus:
     """Lines of a ``Dataset`` (taken as the train split) or ``DatasetDict``."""
     available = dict(loaded) if isinstance(loaded, dict) else {cfg.train_split: loaded}
     if cfg.train_split not in available:
@@ -246,7 +319,7 @@ def _from_dataset(loaded: Any, cfg: DataConfig, name: str, on_progress: Progress
         for split, hf_split in wanted.items()
         if hf_split in available
     }
-    return _with_valid(name, splits, missing=f"split {cfg.valid_split!r}")
+    return _with_valid(name, splits, given, missing=f"split {cfg.valid_split!r}")
 
 
 def _column_lines(dataset: Any, column: str, name: str, on_progress: Progress | None) -> LineSource:

@@ -6,6 +6,9 @@ cache and dynamic evaluation (``evaluate_run``: what ``lstmlm eval`` and the API
   valid split (``cache.tune``).
 - Dynamic evaluation reads the split as one stream (``dynamic.py``); with the cache too,
   the adapted model's windows also feed a cache (``with_cache``).
+- A text scored ``WHOLE`` (a file or stdin given as ``--data``) is one stream after an
+  ``<eos>`` for every method (``text_stream``); the cache is then tuned on the run's own
+  valid split, never on the text it scores.
 
 Every result is an ``Evaluation`` (perplexity, and bits per char/byte where the tokenizer
 has them) plus the method's settings and timing. The run's model is never changed.
@@ -28,58 +31,72 @@ from lstmlm.evaluation.perplexity import (
     ScoredWindow,
     eval_streams,
     evaluate_split,
+    evaluate_text,
     scored_windows,
     summarize,
+    text_stream,
 )
 from lstmlm.evaluation.settings import CacheSettings, DynamicSettings
-from lstmlm.runs.load import Run, run_split
+from lstmlm.runs.load import WHOLE, Run, ScoredText, eval_split, read_text, run_split
 
 SplitReader = Callable[[str], EncodedSplit]  # split name -> that split of the run's text, encoded
 
 
 def evaluate_run(
     run: Run,
-    split: str = "test",
+    split: str | None = "test",
     data: str | None = None,
     *,
     dynamic: DynamicSettings | None = None,
     cache: CacheSettings | None = None,
     tune_cache: bool = False,
-    encoded: EncodedSplit | None = None,
+    text: ScoredText | None = None,
 ) -> dict[str, Any]:
-    """``split`` of the run's text (or of ``data``) scored statically, plus a "cache" and/or a
-    "dynamic" object when those methods are asked for (``tune_cache``: θ, λ from valid first).
+    """``split`` of the run's text (or of ``data``), or ``WHOLE``: all of the file or stdin
+    ``data`` as one stream (None: whole for a file or stdin, else test; ``eval_split``),
+    scored statically, plus a "cache" and/or a "dynamic" object when those methods are asked
+    for (``tune_cache``: θ, λ from a valid split first: the run's own when the text is whole).
 
-    ``encoded`` is that split already read (the CLI reads it before, to show progress).
+    ``text`` is that text already read (the CLI reads it first). The result says what was
+    scored: ``split``, ``tokens``, and ``source``, ``data`` and ``corpus`` (``ScoredText``).
     """
-    encoded = run_split(run, split, data) if encoded is None else encoded
+    text = read_text(run, eval_split(data, split), data) if text is None else text
 
     def read_split(name: str) -> EncodedSplit:
-        if name == split:
-            return encoded
-        return run_split(run, name, None if name == "train" else data)
+        if name == text.split:
+            return text.encoded
+        own = name == "train" or text.split == WHOLE  # the statistics, or tuning beside a given text
+        return run_split(run, name, None if own else data)
 
+    encoded, name = text.encoded, text.split
     if cache is None:
-        static = evaluate_split(run.model, encoded, run.config, split, run.tokenizer.kind)
+        static = _static(run, encoded, name)
         payload: dict[str, Any] = static.to_dict()
     else:
         valid_loss = None
         if tune_cache:
             cache, valid_loss = tuned_cache(run, read_split, cache.window)
-        static, cache_result = static_and_cache(run, encoded, split, cache)
+        static, cache_result = static_and_cache(run, encoded, name, cache)
         if valid_loss is not None:
             cache_result["tuned_on_valid_loss"] = valid_loss
         payload = {**static.to_dict(), "cache": cache_result}
     if dynamic is not None:
-        payload["dynamic"] = dynamic_evaluation(run, encoded, split, static, dynamic, read_split, cache)
-    return payload
+        payload["dynamic"] = dynamic_evaluation(run, encoded, name, static, dynamic, read_split, cache)
+    return {**payload, **text.fields()}
+
+
+def _static(run: Run, encoded: EncodedSplit, name: str) -> Evaluation:
+    if name == WHOLE:
+        eos, kind = run.tokenizer.eos_id, run.tokenizer.kind
+        return evaluate_text(run.model, encoded, run.config.train.bptt, eos, kind, WHOLE)
+    return evaluate_split(run.model, encoded, run.config, name, run.tokenizer.kind)
 
 
 def static_and_cache(
     run: Run, encoded: EncodedSplit, name: str, settings: CacheSettings
 ) -> tuple[Evaluation, dict[str, Any]]:
     """The static evaluation and the cache's, from one pass over ``encoded``."""
-    source = eval_streams(encoded, run.config, name).to(_device(run))
+    source = _streams(run, encoded, name)
     started = time.perf_counter()
     scores = score_with_cache(scored_windows(run.model, source, run.config.train.bptt), settings)
     seconds = time.perf_counter() - started
@@ -106,9 +123,8 @@ def dynamic_evaluation(
     cache: CacheSettings | None = None,
 ) -> dict[str, Any]:
     """Dynamic evaluation of ``encoded`` as one stream, and with ``cache`` mixed in too."""
-    check_length(len(encoded.ids), 1, name)
     device = _device(run)
-    source = batchify(encoded.ids, 1).to(device)
+    source = _one_stream(run, encoded, name).to(device)
     train_source = None
     if settings.method == "rms":
         train = read_split("train")
@@ -130,6 +146,21 @@ def dynamic_evaluation(
         with_cache = _summary(run, encoded, name, scorer.scores.cached, tokens)
         result["with_cache"] = _with_settings(with_cache, static, cache)
     return result
+
+
+def _streams(run: Run, encoded: EncodedSplit, name: str) -> torch.Tensor:
+    """What the static pass reads (T, B): the run's eval streams of a split, one stream of a whole text."""
+    if name == WHOLE:
+        return _one_stream(run, encoded, name).to(_device(run))
+    return eval_streams(encoded, run.config, name).to(_device(run))
+
+
+def _one_stream(run: Run, encoded: EncodedSplit, name: str) -> torch.Tensor:
+    """``encoded`` as one stream (T, 1): a ``WHOLE`` text after its ``<eos>``, a split as it is."""
+    if name == WHOLE:
+        return text_stream(encoded, run.tokenizer.eos_id)
+    check_length(len(encoded.ids), 1, name)
+    return batchify(encoded.ids, 1)
 
 
 def _summary(run: Run, encoded: EncodedSplit, name: str, total_loss: float, tokens: int) -> Evaluation:

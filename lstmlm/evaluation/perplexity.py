@@ -2,6 +2,10 @@
 
 perplexity = exp(token-weighted mean cross-entropy); bits per character (``char``
 tokenizer) and bits per byte (``bpe``) rescale the same total loss by the text length.
+
+A split is read as the run's ``eval_batch_size`` streams (``evaluate_split``); a text the
+user gives is scored whole, as one stream after an ``<eos>`` (``evaluate_text``: every
+token of it is scored, as ``score --context`` scores it).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -128,6 +133,22 @@ def evaluate_split(
     loss = evaluate_loss(model, source, config.train.bptt)
     scored = (source.size(0) - 1) * source.size(1)
     return summarize(name, loss, scored, len(split.ids), split.num_chars, split.num_bytes, tokenizer_kind)
+
+
+def text_stream(text: EncodedSplit, eos_id: int) -> Tensor:
+    """A text scored whole as one stream (T, 1): ``<eos>``, then its ids (each line followed by
+    ``<eos>``), so every token of it is a target, the first read after an ``<eos>`` as in training."""
+    ids = torch.from_numpy(np.asarray(text.ids, dtype=np.int64))
+    return torch.cat([torch.tensor([eos_id], dtype=torch.int64), ids]).unsqueeze(1)
+
+
+def evaluate_text(
+    model: LanguageModel, text: EncodedSplit, bptt: int, eos_id: int, tokenizer_kind: str, name: str
+) -> Evaluation:
+    """Perplexity (and bits per char/byte) of ``model`` over a whole text as one stream (``text_stream``)."""
+    loss = evaluate_loss(model, text_stream(text, eos_id), bptt)
+    tokens = len(text.ids)
+    return summarize(name, loss, tokens, tokens, text.num_chars, text.num_bytes, tokenizer_kind)
 
 
 def eval_streams(split: EncodedSplit, config: RunConfig, name: str) -> torch.Tensor:

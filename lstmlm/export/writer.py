@@ -8,6 +8,10 @@ For ``--out DIR/NAME.onnx`` (ONNX) or ``--out DIR/NAME.pt`` (TorchScript) it wri
     NAME.onnx.json        the sidecar (NAME.pt.json): inputs, outputs, the state's layout, the run
     NAME.tokenizer.json   a copy of the run's tokenizer.json
 
+A file already there is replaced only when the sidecar of an earlier export to the same
+``--out`` lists it: an export never clobbers another's companions (``a.onnx`` and ``a.pt``
+would share ``a.tokenizer.json``) nor a file lstmlm did not write, nor a run's own files.
+
 Every file is built in memory first and written atomically (``files.write_atomic``), the
 model file last: a failed export leaves no half file, and the model file is there only
 when the rest is.
@@ -77,10 +81,38 @@ def check_request(fmt: str, out: Path) -> None:
         raise LstmlmError(f"--out: folder not found: {out.parent}")
     if out.is_dir():
         raise LstmlmError(f"--out is a folder, not a file: {out}")
+    paths = output_paths(out, fmt)
+    for path in paths.values():
+        run_folder.refuse_run_file(path, "--out")
+    check_not_anothers(paths)
     if fmt == "onnx":
         missing = [name for name in ONNX_PACKAGES if importlib.util.find_spec(name) is None]
         if missing:
             raise LstmlmError(f"--format onnx needs {' and '.join(missing)}: pip install 'lstmlm[export]'")
+
+
+def check_not_anothers(paths: dict[str, Path]) -> None:
+    """One line if a file this export writes is already there and not from an earlier export
+    to the same ``--out``: another export's companion (``a.onnx`` and ``a.pt`` share
+    ``a.tokenizer.json``; ``a.step.onnx`` is ``a.onnx``'s step model), or a file lstmlm did not write."""
+    earlier = _earlier_export(paths)
+    for role, path in paths.items():
+        if path.exists() and earlier.get(role) != path.name:
+            raise LstmlmError(
+                f"--out {paths['model']}: {path} is already there and is not from an earlier export "
+                f"to {paths['model'].name}; remove it or choose another --out name"
+            )
+
+
+def _earlier_export(paths: dict[str, Path]) -> dict[str, str]:
+    """role -> file name, from the sidecar an earlier export to the same ``--out`` left (or {})."""
+    try:
+        sidecar = json.loads(paths["sidecar"].read_bytes())
+        files = sidecar["files"]
+    except (OSError, ValueError, TypeError, KeyError):  # none, or not a sidecar of ours
+        return {}
+    mine = isinstance(files, dict) and files.get("model") == paths["model"].name
+    return {str(role): name for role, name in files.items() if isinstance(name, str)} if mine else {}
 
 
 def export_run(run_dir: Path, fmt: str, out: Path, *, best: bool = True) -> Exported:

@@ -48,13 +48,33 @@ class LanguageModel(nn.Module):
             nn.init.zeros_(self.decoder.bias)
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> State:
+        """The zero state for ``batch_size`` streams: a tuple of fp32 tensors, each
+        (nlayers, batch_size, width), what ``forward`` takes and returns as ``state``.
+
+        By cell (H = nhid, the widest layer with ``layer_sizes``; a narrower layer uses
+        the first units of its row):
+
+        - LSTM types (``lstm``, ``lstm-eq``, ``peephole``, ``coupled``, ``depth-gated``):
+          ``(h, c)``, hidden and cell state, each (nlayers, B, H);
+        - ``gru``, ``gru-eq``, ``rnn-tanh``, ``rnn-relu``, ``mingru``, ``minlstm``: ``(h,)``;
+        - ``slstm``: ``(h, c, n, m)``, hidden, cell, normalizer and stabilizer, each
+          (nlayers, B, H);
+        - ``mlstm``: ``(C, n, m, x)``, flattened per stream: the matrix memory
+          (nlayers, B, heads·d²), its normalizer (nlayers, B, heads·d), the stabilizer
+          (nlayers, B, heads) and the convolution's last 3 inputs (nlayers, B, 3H), with
+          d = 2H/heads.
+
+        ``forward(tokens, None)`` starts from this state. To read a text in pieces, pass
+        each call the state the previous one returned (``detach_state`` it first when
+        training through the pieces); its batch must be the tokens' B.
+        """
         return self.rnn.init_state(batch_size, device)
 
     @overload
     def forward(
         self,
         tokens: Tensor,
-        state: State,
+        state: State | None,
         *,
         targets: Tensor | None = None,
         with_penalty: Literal[False] = False,
@@ -62,13 +82,26 @@ class LanguageModel(nn.Module):
 
     @overload
     def forward(
-        self, tokens: Tensor, state: State, *, targets: Tensor | None = None, with_penalty: Literal[True]
+        self,
+        tokens: Tensor,
+        state: State | None,
+        *,
+        targets: Tensor | None = None,
+        with_penalty: Literal[True],
     ) -> tuple[Tensor, State, Tensor]: ...
 
     def forward(
-        self, tokens: Tensor, state: State, *, targets: Tensor | None = None, with_penalty: bool = False
+        self,
+        tokens: Tensor,
+        state: State | None,
+        *,
+        targets: Tensor | None = None,
+        with_penalty: bool = False,
     ) -> tuple[Tensor, State] | tuple[Tensor, State, Tensor]:
         """tokens (T, B) int64 -> logits (T, B, ntoken) and the new state.
+
+        ``state`` is what ``init_state`` describes (the one a previous call returned, to
+        carry on), or ``None`` for the zero state.
 
         With ``targets`` (T, B): each position's loss -log p(target) (T, B, fp32) instead of
         the logits; the adaptive softmax computes it without the whole distribution.
@@ -83,12 +116,12 @@ class LanguageModel(nn.Module):
             return result, state
         return result, state, activation_penalty(out, dropped, self.cfg.ar_alpha, self.cfg.tar_beta)
 
-    def features(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
+    def features(self, tokens: Tensor, state: State | None) -> tuple[Tensor, State]:
         """The output layer's input (T, B, nhid): the last layer's dropped output, and the new state."""
         out, state = self._recurrent(tokens, state)
         return self.drop(out), state
 
-    def _recurrent(self, tokens: Tensor, state: State) -> tuple[Tensor, State]:
+    def _recurrent(self, tokens: Tensor, state: State | None) -> tuple[Tensor, State]:
         return self.rnn(self.drop_input(self.drop_words(tokens, self.encoder(tokens))), state)
 
     def logits(self, features: Tensor) -> Tensor:

@@ -9,7 +9,8 @@ for LSTM-type cells, ``(h,)`` for GRU, vanilla RNNs and the min cells, (h, c, n,
 ``slstm``, and the flattened matrix memory, normalizer, stabilizer and convolution inputs
 for ``mlstm`` (widths other than H; its layers are all one size). H is the widest layer's
 size; with ``--layer-sizes`` a narrower layer uses the first units of its row and leaves
-the rest at zero, so every caller can keep carrying one tensor per state.
+the rest at zero, so every caller can keep carrying one tensor per state. ``init_state``
+gives the zero state; a ``forward`` given ``None`` starts from it.
 
 AWD-LSTM (Merity et al. 2017) inside the stack: dropout between layers may be locked
 (``StreamDropout(locked=True)``), and weight drop (``regularize.WeightDrop``) masks each
@@ -78,8 +79,9 @@ class FusedStack(nn.Module):
         zeros = torch.zeros(self.nlayers, batch_size, self.nhid, device=device)
         return tuple(zeros.clone() for _ in range(self.state_size))
 
-    def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
-        # x: (T, B, emsize) -> y: (T, B, nhid); state tensors (nlayers, B, nhid)
+    def forward(self, x: Tensor, state: State | None) -> tuple[Tensor, State]:
+        # x: (T, B, emsize) -> y: (T, B, nhid); state tensors (nlayers, B, nhid); None: zeros
+        state = given_state(self, x, state)
         device = x.device.type
         if recurrence_in_fp32(self.kind, device):
             with torch.autocast(device, enabled=False):
@@ -220,8 +222,9 @@ class CellStack(nn.Module):
     def _widen(self, state: State) -> State:
         return state if self.uniform else _widen(state, self.nhid)
 
-    def forward(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+    def forward(self, x: Tensor, state: State | None) -> tuple[Tensor, State]:
         # x: (T, B, emsize) -> y: (T, B, nhid); state tensors (nlayers, B, ·), · = nhid for most cells
+        state = given_state(self, x, state)
         device = x.device.type
         if torch.is_autocast_enabled(device):  # the hand-written backward is fp32: run in fp32
             with torch.autocast(device, enabled=False):
@@ -231,13 +234,13 @@ class CellStack(nn.Module):
         return y, state
 
     def trace(
-        self, x: Tensor, state: State, unit_masks: Sequence[Tensor | None] | None = None
+        self, x: Tensor, state: State | None, unit_masks: Sequence[Tensor | None] | None = None
     ) -> tuple[Tensor, State, list[Gates]]:
         """``forward`` through the cells' readable ``step``, one step at a time, keeping the
         gates and the hidden state: one dict per layer of name -> (T, B, that layer's size).
         Slow; for inspection and tests, so without weight drop. ``unit_masks[layer]`` (size,)
         ablates units (see ``scan_steps``)."""
-        return self._run(x, state, trace=True, unit_masks=unit_masks)
+        return self._run(x, given_state(self, x, state), trace=True, unit_masks=unit_masks)
 
     def _run(
         self, x: Tensor, state: State, *, trace: bool, unit_masks: Sequence[Tensor | None] | None = None
@@ -262,6 +265,11 @@ class CellStack(nn.Module):
             final.append(self._widen(layer_state))
         new_state = tuple(torch.stack(parts) for parts in zip(*final, strict=True))
         return x, new_state, traces
+
+
+def given_state(stack: FusedStack | CellStack, x: Tensor, state: State | None) -> State:
+    """``state``, or for ``None`` the zero state ``stack.init_state`` gives x's batch on x's device."""
+    return stack.init_state(x.size(1), x.device) if state is None else state
 
 
 def equation_stack(stack: nn.Module) -> CellStack:

@@ -4,12 +4,13 @@ The run folder's layout, config and lock are in ``folder.py``. A checkpoint is a
 (weights, state) pair with the same step. Saving writes both to temp files, fsyncs them,
 moves the current pair to ``*.prev`` and renames the new pair into place. Loading picks
 the newest step for which both halves exist and read cleanly, so a kill between any two
-of those operations still leaves a loadable checkpoint.
+of those operations still leaves a loadable checkpoint. Whenever that is not the newest
+pair the folder holds (a damaged file, a half without its partner of the same step), a
+resume says so and names the steps that will be trained again (``fallback_warning``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import signal
@@ -117,59 +118,74 @@ class Checkpoint:
     step: int
     weights_path: Path
     problems: list[str]  # damaged or mismatched files passed over to reach this one
+    newest_step: int | None = None  # the newest step a readable checkpoint file holds, if after ``step``
+    fell_back: bool = False  # the newest pair (model.safetensors, train_state.pt) was passed over
 
 
 def latest_checkpoint(run_dir: Path) -> Checkpoint | None:
-    """The newest checkpoint whose weights and state both load and agree on the step."""
+    """The newest checkpoint whose weights and state both load and agree on the step.
+
+    What is passed over on the way goes into ``problems``: an unreadable file, and a newer
+    half whose other half is missing or of another step (as a crash between the renames of
+    ``save_checkpoint``, or a file copied alone, leaves them). ``fallback_warning`` says
+    what resuming from it loses.
+    """
     problems: list[str] = []
     weights: dict[int, tuple[dict[str, torch.Tensor], Path]] = {}
-    states: dict[int, dict[str, Any]] = {}
-    for name in (MODEL, PREV_MODEL):
-        if (run_dir / name).exists():
-            try:
-                tensors, step = read_weights(run_dir / name)
-                weights.setdefault(step, (tensors, run_dir / name))
-            except LstmlmError as e:
-                problems.append(str(e))
-    for name in (STATE, PREV_STATE):
-        if (run_dir / name).exists():
-            try:
-                state = read_train_state(run_dir / name)
-                states.setdefault(int(state["step"]), state)
-            except LstmlmError as e:
-                problems.append(str(e))
+    states: dict[int, tuple[dict[str, Any], Path]] = {}
+    unreadable_newest = False  # model.safetensors or train_state.pt is there and damaged
+    for name in (MODEL, PREV_MODEL, STATE, PREV_STATE):
+        path = run_dir / name
+        if not path.exists():
+            continue
+        try:
+            if name in (MODEL, PREV_MODEL):
+                tensors, step = read_weights(path)
+                weights.setdefault(step, (tensors, path))
+            else:
+                state = read_train_state(path)
+                states.setdefault(int(state["step"]), (state, path))
+        except LstmlmError as e:
+            problems.append(str(e))
+            unreadable_newest |= name in (MODEL, STATE)
     common = sorted(set(weights) & set(states), reverse=True)
     if not common:
         if problems:
             raise LstmlmError(f"no usable checkpoint in {run_dir}: {problems[0]}")
         return None
     step = common[0]
+    newer = sorted({s for s in (*weights, *states) if s > step}, reverse=True)
+    if not unreadable_newest:  # else the damaged file is the reason, and these its consequence
+        problems += [_unpaired(s, weights, states) for s in newer]
     tensors, path = weights[step]
-    return Checkpoint(tensors, states[step], step, path, problems)
+    fell_back = unreadable_newest or bool(newer)
+    return Checkpoint(tensors, states[step][0], step, path, problems, newer[0] if newer else None, fell_back)
+
+
+def _unpaired(step: int, weights: dict[int, Any], states: dict[int, Any]) -> str:
+    """Why the half (or halves) of ``step`` cannot be used: the other half is of another step or missing."""
+    if step in weights:
+        return f"{weights[step][1]} is of step {step}, but no training state of that step exists"
+    return f"{states[step][1]} is of step {step}, but no weights of that step exist"
 
 
 def fallback_warning(run_dir: Path, checkpoint: Checkpoint) -> str:
-    """What resuming from ``checkpoint`` (an older one, newer files being damaged) loses."""
-    last = _last_step_seen(run_dir)
-    start = checkpoint.step + 1
-    if last is None or last < start:
-        lost = f"steps after {checkpoint.step}"
+    """What resuming from ``checkpoint`` loses, when files were passed over to reach it: the
+    newer checkpoint that could not be used, why, and the steps that will be trained again."""
+    why, step = "; ".join(checkpoint.problems), checkpoint.step
+    if not checkpoint.fell_back:  # only the older pair was damaged
+        return f"{why}: the fallback checkpoint is lost; resuming from the latest one, step {step}"
+    last, which = checkpoint.newest_step, f"the checkpoint of step {checkpoint.newest_step}"
+    if last is None:  # the newer files are unreadable: how far the run got, by its metrics
+        last, which = _last_logged_step(run_dir), "the newest checkpoint"
+    if last is None or last <= step:
+        lost = f"the steps after {step}"
     else:
-        lost = f"step {start}" if last == start else f"steps {start}-{last}"
-    return (
-        f"{checkpoint.problems[0]}; resuming from the previous checkpoint at step {checkpoint.step}: "
-        f"{lost} will be trained again"
-    )
+        lost = f"step {last}" if last == step + 1 else f"steps {step + 1}–{last}"
+    return f"resuming from step {step}: {which} could not be used ({why}); {lost} will be trained again"
 
 
-def _last_step_seen(run_dir: Path) -> int | None:
-    """The step of the latest checkpoint's readable half, else of the last metrics event."""
-    steps = []
-    with contextlib.suppress(LstmlmError):
-        steps.append(read_weights(run_dir / MODEL)[1])
-    with contextlib.suppress(LstmlmError, TypeError, ValueError):
-        steps.append(int(read_train_state(run_dir / STATE)["step"]))
-    steps = [step for step in steps if step >= 0]
-    if not steps:
-        steps = [r["step"] for r in read_metrics(run_dir / METRICS) if isinstance(r.get("step"), int)]
+def _last_logged_step(run_dir: Path) -> int | None:
+    """The step of the last event in ``metrics.jsonl``, if any."""
+    steps = [r["step"] for r in read_metrics(run_dir / METRICS) if isinstance(r.get("step"), int)]
     return max(steps, default=None)

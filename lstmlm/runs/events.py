@@ -114,19 +114,33 @@ class Unsaved(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Diverged(Event):
+    """The loss ran away (the rule: ``lstmlm.training.loop``): training stops here, or, found at
+    the last evaluation, ends flagged. Either way ``End.diverged`` is true and ``train`` exits 3."""
+
+    kind: ClassVar[str] = "diverged"
+    split: str  # "train": log intervals' mean loss; "valid": the last evaluation's loss
+    loss: float  # the last of them (nats per token; may be inf or nan)
+    limit: float  # max(log(vocabulary size), the untrained model's loss) + log(10)
+    in_a_row: int  # log intervals above the limit in a row (1 for the last evaluation)
+
+
+@dataclass(frozen=True, kw_only=True)
 class End(Event):
-    """Training ended: at its last step, its ``--max-time`` deadline or its ``--patience``."""
+    """Training ended: at its last step, its ``--max-time`` deadline, its ``--patience`` or
+    because it diverged."""
 
     kind: ClassVar[str] = "end"
     best_valid_ppl: float
     tokens: int  # trained over all sessions and ranks (skipped steps excluded)
     elapsed: float  # training seconds over all sessions
     ranks_in_sync: bool  # every rank holds the same weights (always true in one process)
-    reason: str | None = None  # "steps", "time" or "patience"; absent in records of older runs
+    reason: str | None = None  # "steps", "time", "patience" or "diverged"; absent in older records
+    diverged: bool = False  # the loss ran away (a ``Diverged`` event says how); absent in older records
 
 
 KINDS: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (Resume, Start, Log, NonFinite, Eval, Save, Unsaved, End)
+    cls.kind: cls for cls in (Resume, Start, Log, NonFinite, Eval, Save, Unsaved, Diverged, End)
 }
 
 EventCallback = Callable[[Event], None]

@@ -1,4 +1,4 @@
-"""The run folder's files, its config, the writer lock, and what a run holds, without torch.
+"""The run folder: its files, its mark, its config, the writer lock, and what a run holds, without torch.
 
 Layout (see README "Runs and checkpoints")::
 
@@ -12,6 +12,7 @@ Layout (see README "Runs and checkpoints")::
       best.safetensors       best weights on valid
       metrics.jsonl          one JSON object per event (events.py)
       .lock                  held by the one `train` writing here (pid inside)
+      .lstmlm-run            the mark: lstmlm made this folder, so --overwrite may replace its run
 
 Writing and reading checkpoints needs torch and lives in ``checkpoint.py``; what is here
 serves ``lstmlm info`` and the planning of a run, which start without importing torch.
@@ -44,12 +45,94 @@ PREV_MODEL = "model.prev.safetensors"
 PREV_STATE = "train_state.prev.pt"
 BEST = "best.safetensors"
 METRICS = "metrics.jsonl"
+DATA_RECORD = "data.json"  # written by provenance.py
 LOCK = ".lock"
+MARK = ".lstmlm-run"
+MARK_TEXT = b"lstmlm run folder: lstmlm train --overwrite replaces only folders with this file\n"
+#: what ``train --overwrite`` removes (``.lock`` and the mark stay while it writes)
+RUN_FILES = (CONFIG, DATA_RECORD, TOKENIZER, MODEL, STATE, PREV_MODEL, PREV_STATE, BEST, METRICS)
+#: a run folder's own files: no command's output option may replace one of them
+OWN_FILES = (*RUN_FILES, LOCK, MARK)
 HEADER_BYTES_MAX = 100_000_000  # a safetensors header larger than this is a damaged file
 
 
 def is_run(run_dir: Path) -> bool:
-    return (run_dir / CONFIG).exists()
+    """Whether ``run_dir`` is a run folder lstmlm made (see ``not_a_run``)."""
+    return not_a_run(run_dir) is None
+
+
+def not_a_run(run_dir: Path) -> str | None:
+    """Why ``run_dir`` is not a run folder lstmlm made, or None when it is one.
+
+    A run folder carries the mark (``MARK``), written before anything else. A run trained
+    before the mark existed is recognised by its ``config.json`` (lstmlm's own, with its
+    model/data/train sections) beside its tokenizer and its metrics or weights: a Hugging
+    Face model folder (``config.json``, ``tokenizer.json``, ``model.safetensors``) is not one.
+    """
+    if (run_dir / MARK).is_file():
+        return None
+    if not (run_dir / CONFIG).is_file():
+        return f"it has no {MARK} mark and no {CONFIG}"
+    problem = _foreign_config(run_dir / CONFIG)
+    if problem:
+        return f"its {CONFIG} is not lstmlm's, {problem}"
+    if not (run_dir / TOKENIZER).is_file():
+        return f"it has no {TOKENIZER}"
+    if not any((run_dir / name).is_file() for name in (METRICS, MODEL, BEST)):
+        return f"it has no {METRICS} and no weights"
+    return None
+
+
+def _foreign_config(path: Path) -> str | None:
+    """What makes ``path`` something other than a ``RunConfig`` lstmlm wrote (None: nothing)."""
+    try:
+        raw = json.loads(path.read_bytes())
+    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return f"not readable JSON ({e})"
+    sections = ("model", "data", "train")
+    if not isinstance(raw, dict) or not all(isinstance(raw.get(name), dict) for name in sections):
+        keys = list(raw) if isinstance(raw, dict) else [f"a JSON {type(raw).__name__}"]
+        shown = ", ".join(keys[:4]) + (", ..." if len(keys) > 4 else "")
+        return f"with no model, data and train sections (it has {shown or 'nothing'})"
+    try:
+        RunConfig.from_dict(raw, source=CONFIG)
+    except LstmlmError as e:
+        return f"not a valid RunConfig ({e})"
+    return None
+
+
+def overwritable_files(run_dir: Path) -> list[str]:
+    """The run files ``train --overwrite`` removes from ``run_dir``; one line, and nothing
+    touched, when ``run_dir`` holds anything and is not a run folder lstmlm made."""
+    if not run_dir.is_dir():
+        return []
+    if any(p.name != LOCK for p in run_dir.iterdir()):
+        reason = not_a_run(run_dir)
+        if reason:
+            raise LstmlmError(
+                f"--overwrite: {run_dir} is not an lstmlm run folder, nothing replaced: {reason}"
+            )
+    return [name for name in RUN_FILES if (run_dir / name).exists()]
+
+
+def mark_run(run_dir: Path) -> None:
+    """Mark ``run_dir`` as a run folder lstmlm made (``train`` does, before writing anything else)."""
+    write_atomic(run_dir / MARK, MARK_TEXT)
+
+
+def refuse_run_file(path: Path, option: str) -> None:
+    """One line if writing ``path`` would replace a run folder's own file, or is a run folder.
+
+    The path is resolved first: a link into a run folder names the run's file.
+    """
+    target = path.resolve()
+    if target.is_dir() and is_run(target):
+        raise LstmlmError(f"{option} {path} is a run folder; name a file to write")
+    if target.name in OWN_FILES and target.parent.is_dir() and is_run(target.parent):
+        raise LstmlmError(
+            f"{option} {path} would replace {target.name} of the run in {target.parent}; "
+            "write it outside the run's own files"
+        )
 
 
 def remove_stale_temp_files(run_dir: Path) -> None:

@@ -1,9 +1,11 @@
 """Which text a run was trained on, so that the run folder can move and the data cannot drift.
 
-A run stores ``--data`` resolved (an absolute path when it names a local file or folder)
-in ``config.json``, and the sha256 fingerprint of each split in ``data.json``. Resuming
-checks every recorded split and refuses text that changed; ``eval`` without ``--data``
-checks the split it scores. Runs from before ``data.json`` existed are not checked.
+A run stores ``--data`` (and ``--valid-data``, ``--test-data``) resolved, an absolute path
+or pattern when it names local text, in ``config.json``, and the sha256 fingerprint of each
+split in ``data.json``. Resuming checks every recorded split and refuses text that changed;
+so a resume may also name the same text at a new place (``training.launch.plan_run``).
+``eval`` without ``--data`` checks the split it scores. Runs from before ``data.json``
+existed are not checked, and cannot move their data.
 """
 
 from __future__ import annotations
@@ -12,24 +14,22 @@ import json
 from pathlib import Path
 
 from lstmlm.config import RunConfig, replace
+from lstmlm.config.loading import DATA_PATHS, resolve_data_paths
 from lstmlm.data.corpus import Corpus
 from lstmlm.data.sources import LineSource
 from lstmlm.data.text_file import FileSource
 from lstmlm.errors import LstmlmError
 from lstmlm.files import write_atomic
-
-DATA_RECORD = "data.json"
+from lstmlm.runs.folder import DATA_RECORD
 
 
 def with_resolved_data(config: RunConfig) -> RunConfig:
-    """``config`` with ``data.data`` made absolute when it names a local path (hub names stay)."""
-    data = config.data.data
-    if data is None or not data.strip():
-        return config
-    path = Path(data).expanduser()
-    if not path.exists():
-        return config
-    return replace(config, data={"data": str(path.resolve())})
+    """``config`` with its data paths (``--data``, ``--valid-data``, ``--test-data``) made absolute
+    from the working folder when they name local text (hub names stay)."""
+    values = config.to_dict()["data"]
+    resolved = resolve_data_paths(values, Path.cwd())
+    changed = {name: resolved[name] for name in DATA_PATHS if resolved[name] != values[name]}
+    return replace(config, data=changed) if changed else config
 
 
 def record_data(run_dir: Path, corpus: Corpus) -> None:

@@ -10,13 +10,16 @@ import numpy as np
 import torch
 
 from lstmlm.config import DEVICES
-from lstmlm.errors import LstmlmError
+from lstmlm.errors import BadArgument
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu; an explicit device must exist."""
+def resolve_device(name: str, option: str = "--device") -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; an explicit device must exist.
+
+    ``option`` names the setting in the error (``--device`` for the commands, ``device``
+    for the Python API)."""
     if name not in DEVICES:
-        raise LstmlmError(f"--device must be one of {', '.join(DEVICES)} (got {name!r})")
+        raise BadArgument(f"{option} must be one of {', '.join(DEVICES)} (got {name!r})")
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -24,10 +27,30 @@ def resolve_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise LstmlmError("--device cuda: no CUDA GPU is available here")
+        raise BadArgument(f"{option} cuda: no CUDA GPU is available here")
     if name == "mps" and not torch.backends.mps.is_available():
-        raise LstmlmError("--device mps: Apple MPS is not available here")
+        raise BadArgument(f"{option} mps: Apple MPS is not available here")
     return torch.device(name)
+
+
+def check_device(device: object, option: str = "device") -> torch.device:
+    """A device the Python API was given, known to exist here: a name ``resolve_device``
+    takes, with an index for cuda (``"cuda:1"``), or a ``torch.device``."""
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str):
+        raise BadArgument(f"{option} must be a str such as 'cpu' or 'cuda' (got {type(device).__name__})")
+    name, colon, index = device.partition(":")
+    resolved = resolve_device(name, option)
+    if not colon:
+        return resolved
+    if name == "auto":
+        raise BadArgument(f"{option} {device}: auto takes no index")
+    count = torch.cuda.device_count() if name == "cuda" else 1
+    if not (index.isascii() and index.isdigit()) or int(index) >= count:
+        available = f"{count} CUDA GPU(s)" if name == "cuda" else f"only {name}:0"
+        raise BadArgument(f"{option} {device} does not exist here ({available})")
+    return torch.device(name, int(index))
 
 
 def seed_everything(seed: int) -> None:

@@ -29,7 +29,7 @@ from lstmlm.errors import LstmlmError
 from lstmlm.files import write_atomic
 from lstmlm.model.lm import LanguageModel
 
-DEFAULT_SUITE = Path(__file__).resolve().parents[1] / "data" / "default" / "agreement_suite.jsonl"
+DEFAULT_SUITE = Path(__file__).resolve().parents[2] / "data" / "default" / "agreement_suite.jsonl"
 NAMED_SUITES = {"default": "agreement_suite.jsonl", "long-range": "long_range_suite.jsonl"}  # --suite NAME
 
 
@@ -126,6 +126,36 @@ def pair_from_record(record: Any, where: str, line: int) -> SuitePair:
     if good.split() == bad.split():
         raise LstmlmError(f"{where}: sentence_good and sentence_bad are the same sentence")
     return SuitePair(good, bad, fields, line)
+
+
+#: what ``agreement`` groups by without ``--by``: the first of these whose fields the pairs have
+#: (lstmlm's suites; BLiMP's files), else nothing (one row of all pairs)
+DEFAULT_GROUPINGS = (("construction", "attractors"), ("linguistics_term", "UID"))
+
+
+def by_fields(by: str | None) -> list[str] | None:
+    """``--by`` as field names: None when it was not given, [] for ``--by ""`` (all pairs as one row)."""
+    if by is None or not by.strip():
+        return None if by is None else []
+    keys = [key.strip() for key in by.split(",")]
+    if not all(keys):
+        raise LstmlmError(
+            f'--by: an empty field name in {by!r} (name fields with commas, or --by "" for all pairs)'
+        )
+    return keys
+
+
+def group_fields(pairs: Sequence[SuitePair], keys: list[str] | None, path: Path | str) -> list[str]:
+    """The fields to group by: those typed (each must occur in some pair), else the default grouping."""
+    if keys is not None:
+        check_fields(pairs, keys, path)
+        return keys
+    present = {key for pair in pairs for key in pair.fields}
+    for grouping in DEFAULT_GROUPINGS:
+        found = [key for key in grouping if key in present]
+        if found:
+            return found
+    return []
 
 
 def check_fields(pairs: Sequence[SuitePair], keys: Sequence[str], path: Path | str) -> None:

@@ -24,6 +24,7 @@ from lstmlm.model.lm import LanguageModel
 from lstmlm.scoring.pairs import token_logprobs
 
 WINDOW = 256  # tokens per forward call when the state is carried over a long text
+MERGE_LIMIT = 64  # words one WordScore may gather while a token boundary is looked for (_words)
 
 
 def bits(logprob: float) -> float:
@@ -75,15 +76,32 @@ def line_stream(tokenizer: Tokenizer, lines: Sequence[str]) -> tuple[list[str], 
 def score_lines(
     model: LanguageModel, tokenizer: Tokenizer, lines: Sequence[str], *, context: bool = False
 ) -> list[SentenceScore]:
-    """Score each of ``lines`` (see the module docstring); blank lines are not scored."""
+    """Score each of ``lines`` (see the module docstring); blank lines are not scored.
+
+    Linear in the text's length: the model reads at most ``WINDOW`` positions of a stream per
+    call, and the words are found by encoding each once (``_words``)."""
     lines, encoded, stream = line_stream(tokenizer, lines)
     if context:
         logprobs = _per_line(_carried_logprobs(model, stream), encoded)
     else:
-        logprobs = token_logprobs(model, [[tokenizer.eos_id, *ids, tokenizer.eos_id] for ids in encoded])
+        logprobs = _fresh_logprobs(model, tokenizer.eos_id, encoded)
+    pieces: dict[int, str] = {}
     return [
-        _sentence(tokenizer, line, ids, lps) for line, ids, lps in zip(lines, encoded, logprobs, strict=True)
+        _sentence(tokenizer, line, ids, lps, pieces)
+        for line, ids, lps in zip(lines, encoded, logprobs, strict=True)
     ]
+
+
+def _fresh_logprobs(model: LanguageModel, eos_id: int, encoded: Sequence[list[int]]) -> list[list[float]]:
+    """Each line from the zero state, ``<eos>`` before and after it. Lines that fit a window go
+    in padded batches (``token_logprobs``); a longer one is read alone, window by window, so
+    no batch is padded to a long line and no forward call holds all of it."""
+    sequences = [[eos_id, *ids, eos_id] for ids in encoded]
+    short = [i for i, sequence in enumerate(sequences) if len(sequence) <= WINDOW + 1]
+    out = [_carried_logprobs(model, sequence) if len(sequence) > WINDOW + 1 else [] for sequence in sequences]
+    for i, logprobs in zip(short, token_logprobs(model, [sequences[i] for i in short]), strict=True):
+        out[i] = logprobs
+    return out
 
 
 def _carried_logprobs(model: LanguageModel, stream: list[int]) -> list[float]:
@@ -103,26 +121,53 @@ def _per_line(logprobs: list[float], encoded: Sequence[list[int]]) -> list[list[
     return out
 
 
-def _sentence(tokenizer: Tokenizer, line: str, ids: list[int], logprobs: list[float]) -> SentenceScore:
-    pieces = [tokenizer.decode([t]).strip() or tokenizer.decode([t]) for t in ids] + ["<eos>"]
-    tokens = tuple(TokenScore(p, lp, bits(lp)) for p, lp in zip(pieces, logprobs, strict=True))
+def _sentence(
+    tokenizer: Tokenizer, line: str, ids: list[int], logprobs: list[float], pieces: dict[int, str]
+) -> SentenceScore:
+    """One line's scores; ``pieces`` remembers each token's text (decoded once per call)."""
+    for t in ids:
+        if t not in pieces:
+            text = tokenizer.decode([t])
+            pieces[t] = text.strip() or text
+    shown = [pieces[t] for t in ids] + ["<eos>"]
+    tokens = tuple(TokenScore(p, lp, bits(lp)) for p, lp in zip(shown, logprobs, strict=True))
     total = sum(logprobs)
     return SentenceScore(line, total, bits(total), tokens, _words(tokenizer, line, ids, tokens))
 
 
-def _words(tokenizer: Tokenizer, line: str, ids: list[int], tokens: tuple[TokenScore, ...]) -> tuple:
+def _words(
+    tokenizer: Tokenizer, line: str, ids: list[int], tokens: tuple[TokenScore, ...]
+) -> tuple[WordScore, ...]:
     """Group tokens into the line's words. Where a word boundary is not a token boundary
     (the tokens of the words before it are not a prefix of the line's), the words on both
-    sides are reported as one."""
+    sides are reported as one.
+
+    Linear in the line: the text since the last boundary found (a word and the whitespace
+    before it, `` cat``, read as inside the line) is encoded once and must continue the
+    line's ids there. Where it does not, the next word joins it and the longer text is
+    tried, up to ``MERGE_LIMIT`` words (then the rest of the line is one group). lstmlm's
+    tokenizers never make a token across whitespace, so every word boundary is a token
+    boundary for them unless the tokenizer and Python disagree on what is whitespace.
+    """
     words = line.split()
     grouped: list[WordScore] = []
-    first_word = first_token = 0
-    for end in range(1, len(words) + 1):
-        through = tokenizer.encode(" ".join(words[:end])) if end < len(words) else ids
-        if ids[: len(through)] != through:
+    # the group being built: words[first_word:], from line[start:] and tokens[first_token:]
+    first_word = first_token = start = cut = 0
+    searching = True
+    for index, word in enumerate(words):
+        cut = line.index(word, cut) + len(word)
+        if index == len(words) - 1:
+            through = len(ids)
+        elif not searching or index + 1 - first_word > MERGE_LIMIT:
+            searching = False  # the rest of the line is one group
             continue
-        group = tokens[first_token : len(through)]
+        else:
+            piece = tokenizer.encode(line[start:cut])
+            through = first_token + len(piece)
+            if ids[first_token:through] != piece:
+                continue
+        group = tokens[first_token:through]
         logprob = sum(t.logprob for t in group)
-        grouped.append(WordScore(" ".join(words[first_word:end]), logprob, bits(logprob), group))
-        first_word, first_token = end, len(through)
+        grouped.append(WordScore(" ".join(words[first_word : index + 1]), logprob, bits(logprob), group))
+        first_word, first_token, start = index + 1, through, cut
     return tuple(grouped)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lstmlm.config import RunConfig, replace, resolve, resumable_fields
+from lstmlm.config.loading import DATA_PATHS, is_pattern
 from lstmlm.data.corpus import Corpus, load_corpus
 from lstmlm.data.sources import Progress
 from lstmlm.data.tokenizer import Tokenizer, train_tokenizer
@@ -25,7 +26,7 @@ from lstmlm.runs import checkpoint as ckpt
 from lstmlm.runs import folder as run_folder
 from lstmlm.runs.events import EventCallback, ignore
 from lstmlm.runs.load import DataProgress, encode, load_run, stage_progress
-from lstmlm.runs.provenance import DATA_RECORD, check_unchanged, record_data, with_resolved_data
+from lstmlm.runs.provenance import check_unchanged, record_data, recorded_fingerprints, with_resolved_data
 from lstmlm.runtime import distributed
 from lstmlm.runtime.device import keep_freed_memory, resolve_device, seed_everything
 from lstmlm.runtime.precision import fp32_recurrence_notice, resolve_precision
@@ -36,16 +37,6 @@ from lstmlm.training.train import Splits, train
 # Settings a resumed run may change: none of them alters the model, the data or the
 # arithmetic of the steps already taken (declared with the fields, in ``config``).
 RESUMABLE_CHANGES = resumable_fields()
-RUN_FILES = (
-    run_folder.CONFIG,
-    run_folder.TOKENIZER,
-    run_folder.MODEL,
-    run_folder.STATE,
-    run_folder.PREV_MODEL,
-    run_folder.PREV_STATE,
-    run_folder.BEST,
-    run_folder.METRICS,
-)
 
 
 @dataclass
@@ -59,13 +50,24 @@ class TrainOutcome:
     def best_valid_ppl(self) -> float:
         return perplexity(self.state.best_valid_loss)
 
+    @property
+    def diverged(self) -> str | None:
+        """Why the run counts as diverged (the rule: ``lstmlm.training.loop``); None: it does not."""
+        return self.state.diverged
 
-def resume_conflicts(saved: RunConfig, wanted: RunConfig) -> list[str]:
-    """Settings that differ between a run's config and a resume request, and may not."""
+
+def resume_conflicts(saved: RunConfig, wanted: RunConfig, *, data_checked: bool = False) -> list[str]:
+    """Settings that differ between a run's config and a resume request, and may not.
+
+    ``data_checked``: the run recorded its splits' fingerprints, which the resume checks
+    against the text (``check_unchanged``), so the data paths may point elsewhere: the
+    same text, moved.
+    """
     old, new = saved.to_dict(), wanted.to_dict()
+    moved = set(DATA_PATHS) if data_checked else set()
     conflicts = []
     for section in old:
-        allowed = RESUMABLE_CHANGES.get(section, set())
+        allowed = RESUMABLE_CHANGES.get(section, set()) | (moved if section == "data" else set())
         for key, value in old[section].items():
             if key not in allowed and key != "ntoken" and new[section].get(key) != value:
                 conflicts.append(f"{section}.{key} ({value!r} -> {new[section].get(key)!r})")
@@ -99,20 +101,44 @@ def plan_run(
         for section, values in file_values.items():
             base.setdefault(section, {}).update(values)
         config = with_resolved_data(resolve(base, flags))
-        conflicts = resume_conflicts(saved, config)
+        checked = bool(recorded_fingerprints(out))
+        conflicts = resume_conflicts(saved, config, data_checked=checked)
         if conflicts:
+            moved = not checked and any(
+                c.split(" ")[0] in [f"data.{n}" for n in DATA_PATHS] for c in conflicts
+            )
+            why = "; nor the data's place: the run has no data.json to check the text by" if moved else ""
             raise LstmlmError(
                 f"cannot resume {out} with changed settings: {', '.join(conflicts)} "
-                f"(only {_resumable_flags()} may change)"
+                f"(only {_resumable_flags()} may change{why})"
             )
+        _check_data_present(out, saved, config)
         return config
     if has_run and not overwrite:
         raise LstmlmError(
             f"{out} already holds a run; pass --resume to continue it or --overwrite to replace it"
         )
     if out.is_dir() and not has_run and any(p.name != run_folder.LOCK for p in out.iterdir()):
-        raise LstmlmError(f"--out {out} is a non-empty folder that is not an lstmlm run")
+        raise LstmlmError(
+            f"--out {out} is a non-empty folder that is not an lstmlm run: {run_folder.not_a_run(out)}"
+        )
     return with_resolved_data(resolve(file_values, flags))
+
+
+def _check_data_present(out: Path, saved: RunConfig, config: RunConfig) -> None:
+    """A resumed run's local text, when not given anew, must still be where its config says
+    (else: how to point to its new place)."""
+    for name in DATA_PATHS:
+        value = getattr(config.data, name)
+        if value != getattr(saved.data, name):
+            continue  # given anew: the corpus loader checks it
+        for data in value if isinstance(value, list) else [value]:
+            if data and Path(data).is_absolute() and not is_pattern(data) and not Path(data).exists():
+                flag = "--" + name.replace("_", "-")
+                raise LstmlmError(
+                    f"{out} was trained on {data}, which is no longer there; if the text moved, "
+                    f"resume with {flag} NEW_PLACE (its content is checked against the run's)"
+                )
 
 
 def build_tokenizer(config: RunConfig, corpus: Corpus, *, on_progress: Progress | None = None) -> Tokenizer:
@@ -219,12 +245,20 @@ def _undo_if_no_checkpoint(out: Path, *, remove_folder: bool) -> Callable[..., b
     wrote (and the folder it made), so the same command can run again. Runs under the lock."""
 
     def undo(exc_type: type[BaseException] | None, *exc: object) -> bool:
-        if exc_type is not None and not (out / run_folder.MODEL).exists():
-            for name in (*RUN_FILES, DATA_RECORD, run_folder.LOCK):
-                with contextlib.suppress(OSError):
-                    (out / name).unlink(missing_ok=True)
-            if remove_folder:
-                with contextlib.suppress(OSError):  # not empty: something else lives there
+        if exc_type is None or (out / run_folder.MODEL).exists():
+            return False
+        names = [run_folder.LOCK]
+        if (out / run_folder.MARK).exists():  # marked by this start: the run files are its own
+            names += run_folder.RUN_FILES
+        for name in names:
+            with contextlib.suppress(OSError):
+                (out / name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            # the mark goes when nothing else is left: the same command then runs again; a
+            # folder with other files keeps it, so that --overwrite can still replace it
+            if {p.name for p in out.iterdir()} <= {run_folder.MARK}:
+                (out / run_folder.MARK).unlink(missing_ok=True)
+                if remove_folder:
                     out.rmdir()
         return False  # the error goes on
 
@@ -243,19 +277,23 @@ def _open_run_folder(
     warn: Callable[[str], None],
 ) -> ckpt.Checkpoint | None:
     """The checkpoint to resume from. Rank 0 first takes the run lock (held until ``folder``
-    closes), clears what ``--overwrite`` replaces and writes the tokenizer, data record and config.
+    closes), clears what ``--overwrite`` replaces (only in a folder lstmlm made, saying what it
+    removes), marks a new run and writes the tokenizer, data record and config.
     A new run that fails before its first checkpoint is undone as ``folder`` closes."""
     if not distributed.current().is_main:
         return ckpt.latest_checkpoint(out) if resume else None
+    replaced = run_folder.overwritable_files(out) if overwrite else []  # refuses a foreign folder
     new_folder = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     folder.enter_context(run_folder.run_lock(out))
     if not resume:
         folder.push(_undo_if_no_checkpoint(out, remove_folder=new_folder))
+        run_folder.mark_run(out)  # first: whatever follows belongs to this run
     run_folder.remove_stale_temp_files(out)
     checkpoint = None
-    if overwrite:
-        for name in (*RUN_FILES, DATA_RECORD):
+    if replaced:
+        warn(f"--overwrite: removing the run in {out}: {', '.join(replaced)}")
+        for name in replaced:
             (out / name).unlink(missing_ok=True)
     if resume:
         checkpoint = ckpt.latest_checkpoint(out)
@@ -267,6 +305,8 @@ def _open_run_folder(
         tokenizer.save(out / run_folder.TOKENIZER)
         record_data(out, corpus)
     run_folder.write_config(out, config)  # on resume: records the allowed changes (more epochs, ...)
+    if resume and not (out / run_folder.MARK).exists():
+        run_folder.mark_run(out)  # a run trained before the mark: marked now
     return checkpoint
 
 

@@ -3,6 +3,32 @@
 ``train.train`` builds a ``Loop`` and drives it window by window. Every event goes
 through ``Loop.emit``, which appends it to ``metrics.jsonl`` (rank 0) and hands it to
 ``on_event`` as a typed ``lstmlm.runs.events.Event``; nothing here prints.
+
+Divergence, judged from the loss at the start. A uniform guess over V tokens scores
+log V nats a token; an untrained model scores about that (the xLSTM blocks start higher:
++0.7 nats at 2×200 units, +6 at 3×1152, +12 at 4×2048), and a run that learns soon beats
+it. The limit is
+
+    limit = max(log V, the loss of the run's first step) + log 10,
+
+a perplexity ten times that of a uniform guess (or of the untrained model): the model is
+confidently wrong, which no learning run is for long. A run has **diverged** when
+
+- the mean train loss of ``DIVERGED_IN_A_ROW`` (3) log intervals in a row is above the
+  limit: training stops there, evaluated and checkpointed as at a deadline
+  (``End.reason`` "diverged"); one interval can be a spike the optimizer recovers from,
+  two can be one spike across an interval boundary, three are at least two whole
+  intervals of a model worse than knowing nothing;
+- or its last evaluation's valid loss is above the limit or not finite (a run too short
+  for three log intervals, or one whose train loss swings).
+
+Either way a ``Diverged`` event says so, ``End.diverged`` is true, the weights are kept as
+written and ``lstmlm train`` exits 3. Losses that diverge run far past the limit (1e2 to
+1e30 nats at an absurd --lr with --clip 0, on the tiny test corpus), while an untrained
+LSTM or GRU scores within 0.02 nats of log V (200 to 1150 units, measured) and a sane run
+only falls from there. The streak and the start loss live in ``TrainState``, so a resumed
+run is judged as the uninterrupted one. Non-finite steps are the other guard: skipped, and
+after ``--max-bad-steps`` in a row an error (``Loop.account``).
 """
 
 from __future__ import annotations
@@ -35,6 +61,9 @@ from lstmlm.training.optim import WeightAverage, nonmonotone_trigger
 from lstmlm.training.resume_state import TrainState, resume_payload
 from lstmlm.training.schedule import epoch_windows, scheduled_lr
 from lstmlm.training.step import Forward, Verdict, step_verdict, train_step
+
+DIVERGENCE_MARGIN = math.log(10.0)  # nats above the start: ten times its perplexity
+DIVERGED_IN_A_ROW = 3  # log intervals above the limit that stop the run
 
 
 @dataclass
@@ -120,6 +149,7 @@ class Loop:
         self.interval = Interval(torch.zeros((), device=self.device), start=self.clock())
         if self.metrics is not None:
             self.metrics.truncate_after(self.state.step if resumed else -1)
+        self.state.diverged = None  # each session's end is judged afresh (the streak carries on)
         if resumed:
             self.emit(events.Resume, lr=self.next_lr())
         self.emit(
@@ -177,6 +207,8 @@ class Loop:
                 self.average.update()
             self.hidden = hidden
             state.bad_steps_in_a_row = 0
+            if state.tokens == 0:  # the run's first finite step: the untrained model's loss
+                state.start_loss = float(verdict.loss)
             interval.loss += verdict.loss * tokens
             interval.tokens += tokens
             state.tokens += tokens
@@ -213,8 +245,53 @@ class Loop:
                 overflow_skips=interval.overflows if scaled else None,
             )
             interval.overflows = 0
+            self._judge_train_loss(mean)
         interval.loss.zero_()
         interval.tokens, interval.start = 0, now
+
+    def loss_limit(self) -> float:
+        """Above this loss the run is diverging: max(log V, the first step's loss) + log 10."""
+        start = max(math.log(self.config.model.ntoken), self.state.start_loss)  # nan: absent
+        return start + DIVERGENCE_MARGIN
+
+    def _judge_train_loss(self, mean: float) -> None:
+        """Count log intervals above the limit; ``DIVERGED_IN_A_ROW`` of them: diverged."""
+        state, limit = self.state, self.loss_limit()
+        state.high_losses_in_a_row = 0 if mean <= limit else state.high_losses_in_a_row + 1  # nan: high
+        if state.high_losses_in_a_row >= DIVERGED_IN_A_ROW and state.diverged is None:
+            self._diverged("train", mean, limit, state.high_losses_in_a_row)
+
+    def finish(self, reason: str) -> None:
+        """Judge the last evaluation, then announce the end (every rank takes part)."""
+        self.judge_last_evaluation()
+        state = self.state
+        self.emit(
+            events.End,
+            best_valid_ppl=perplexity(state.best_valid_loss),
+            tokens=state.tokens,
+            elapsed=state.elapsed,
+            ranks_in_sync=distributed.in_sync(self.model.parameters()),
+            reason=reason,
+            diverged=state.diverged is not None,
+        )
+
+    def judge_last_evaluation(self) -> None:
+        """A run whose last valid loss is above the limit, or not finite, has diverged too."""
+        state = self.state
+        if state.diverged is None and state.valid_losses and not state.valid_losses[-1] <= self.loss_limit():
+            self._diverged("valid", state.valid_losses[-1], self.loss_limit(), 1)
+
+    def _diverged(self, split: str, loss: float, limit: float, in_a_row: int) -> None:
+        """Record why the run diverged (for the summary) and emit the event."""
+        start, base = self.state.start_loss, f"ln V = {math.log(self.config.model.ntoken):.3g}"
+        if not math.isnan(start):
+            base = f"max({base}, the first step's loss {start:.3g})"
+        where = f"{in_a_row} log intervals in a row" if split == "train" else "the last evaluation"
+        self.state.diverged = (
+            f"{split} loss {loss:.3g} at step {self.state.step}, above the limit {limit:.3g} "
+            f"= {base} + ln 10, in {where}"
+        )
+        self.emit(events.Diverged, split=split, loss=loss, limit=limit, in_a_row=in_a_row)
 
     def evaluate(self) -> None:
         """Score the valid split; keep the best weights, or anneal the plateau schedule's lr.

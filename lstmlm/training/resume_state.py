@@ -41,6 +41,10 @@ class TrainState:
     valid_losses: list[float] = field(default_factory=list)  # every evaluation's, for NT-ASGD
     tokens: int = 0
     elapsed: float = 0.0  # training seconds over all sessions of this run (--max-time counts these)
+    # The divergence guard (``lstmlm.training.loop``): absent from older checkpoints, so defaulted.
+    start_loss: float = math.nan  # the first finite step's loss: the untrained model's
+    high_losses_in_a_row: int = 0  # log intervals with the train loss above the divergence limit
+    diverged: str | None = None  # why this session's run counts as diverged; None: it does not
 
 
 def rng_states(device: torch.device | None = None) -> dict[str, Any]:

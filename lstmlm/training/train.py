@@ -30,7 +30,6 @@ from torch.nn.parallel import DistributedDataParallel
 
 from lstmlm.config import RunConfig
 from lstmlm.errors import LstmlmError
-from lstmlm.evaluation.perplexity import perplexity
 from lstmlm.model.dropout import keep_out_of_graphs
 from lstmlm.model.lm import LanguageModel
 from lstmlm.runs import checkpoint as ckpt
@@ -60,9 +59,11 @@ def train(
 ) -> TrainState:
     """Train ``model`` and checkpoint into ``run_dir``; returns the final ``TrainState``.
 
-    Training ends at the last step, at the ``--max-time`` deadline of ``clock`` (seconds)
-    or after ``--patience`` evaluations without improvement, each time with an evaluation
-    and a checkpoint; ``End.reason`` says which. Under torchrun every rank calls this with
+    Training ends at the last step, at the ``--max-time`` deadline of ``clock`` (seconds),
+    after ``--patience`` evaluations without improvement or when the loss runs away (the
+    rule: ``lstmlm.training.loop``), each time with an evaluation and a checkpoint;
+    ``End.reason`` says which, and ``End.diverged`` (``TrainState.diverged``) whether the
+    run diverged, there or at its last evaluation. Under torchrun every rank calls this with
     the same arguments (see ``lstmlm.runtime.distributed``); rank 0 alone writes ``run_dir`` and
     calls ``on_event``.
     """
@@ -85,6 +86,8 @@ def train(
                 last_step = state.step == loop.steps or reason != "steps"
                 if state.step % tc.log_every == 0 or end_of_epoch or last_step:
                     loop.log()
+                if state.diverged is not None:  # found by that log: stop here, as at a deadline
+                    reason, last_step = "diverged", True
                 if end_of_epoch:
                     state.epoch, state.window = state.epoch + 1, 0
                 evaluate_now = last_step or (loop.every(tc.eval_every) if tc.eval_every else end_of_epoch)
@@ -102,15 +105,7 @@ def train(
                     raise Interrupted(EXIT_SIGNALS[signal_received], state.step, run_dir)
                 if end_of_epoch or state.step >= loop.steps or reason != "steps":
                     break
-    in_sync = distributed.in_sync(model.parameters())  # every rank takes part
-    loop.emit(
-        events.End,
-        best_valid_ppl=perplexity(state.best_valid_loss),
-        tokens=state.tokens,
-        elapsed=state.elapsed,
-        ranks_in_sync=in_sync,
-        reason=reason,
-    )
+    loop.finish(reason)
     return state
 
 

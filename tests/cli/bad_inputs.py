@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tests.conftest import make_untrained_run
+from tests.runs.test_folder import hugging_face_folder
 
 
 def write_bad_files(tmp: Path, corpus: Path) -> tuple:
@@ -40,6 +41,7 @@ def write_bad_files(tmp: Path, corpus: Path) -> tuple:
 def bad_inputs(tmp: Path, corpus: Path) -> list[tuple[list[str], str]]:
     empty, binary, no_train, short, bad_toml, not_a_run, same, vocab_run, tomls = write_bad_files(tmp, corpus)
     out = str(tmp / "out")
+    hf = hugging_face_folder(tmp / "hf")
     return [
         *[
             (["train", "--data", str(corpus), "--config", str(tomls[name]), "--out", out], expected)
@@ -82,6 +84,10 @@ def bad_inputs(tmp: Path, corpus: Path) -> list[tuple[list[str], str]]:
         (["eval", str(not_a_run), "--device", "tpu"], "--device"),
         (["generate", str(not_a_run), "--top-p", "0"], "--top-p"),
         (["generate", str(not_a_run), "--max-tokens", "0"], "--max-tokens"),
+        (["generate", str(not_a_run), "--seed", str(2**70)], "--seed"),
+        (["generate", str(not_a_run), "--seed", "-1"], "--seed"),
+        (["generate", str(not_a_run), "--temperature", "nan"], "--temperature"),
+        (["generate", str(not_a_run), "--top-p", "nan"], "--top-p"),
         (["agreement", str(not_a_run)], "not an lstmlm run"),
         (["agreement", str(not_a_run), "--suite", str(tmp / "missing.jsonl")], "suite file not found"),
         (["agreement", str(not_a_run), "--suite", str(bad_toml)], "not valid JSON"),
@@ -96,4 +102,8 @@ def bad_inputs(tmp: Path, corpus: Path) -> list[tuple[list[str], str]]:
         (["train", "--data", str(corpus), "--cell", "mingru", "--weight-drop", "0.5", "--out", out], "W_hh"),
         (["train", "--data", str(corpus), "--cell", "slstm", "--layer-sizes", "8,16", "--no-tied",
           "--out", out], "equal --layer-sizes"),
+        (["train", "--data", str(corpus), "--out", str(hf), "--overwrite"], "hf is a non-empty folder"),
+        (["agreement", str(vocab_run), "--pairs", str(vocab_run / "config.json")], "would replace config"),
+        (["export", str(vocab_run), "--format", "torchscript", "--out", str(vocab_run / "train_state.pt")],
+         "would replace train_state.pt"),
     ]  # fmt: skip

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from lstmlm.files import WriteError
 from lstmlm.runs import checkpoint as ckpt
@@ -115,7 +114,8 @@ def test_damaged_latest_checkpoint_falls_back_to_previous(tiny_corpus: Path, tmp
 
     resumed = invoke("train", "--out", str(out), "--resume", *flags(max_steps=25))
     assert resumed.exit_code == 0, resumed.stderr
-    assert "previous checkpoint at step 15: steps 16-20 will be trained again" in resumed.stderr
+    assert "resuming from step 15: the checkpoint of step 20 could not be used" in resumed.stderr
+    assert "steps 16–20 will be trained again" in resumed.stderr
     assert ckpt.latest_checkpoint(out).step == 25
 
     (out / run_folder.BEST).write_bytes(b"garbage")
@@ -146,16 +146,58 @@ def test_a_second_writer_is_refused_and_a_stale_lock_taken_over(tiny_corpus: Pat
 def test_fallback_warning_names_the_lost_steps(tiny_corpus: Path, tmp_path: Path) -> None:
     out = make_untrained_run(tmp_path / "run", tiny_corpus)
     (out / run_folder.MODEL).write_bytes(b"garbage")
-    previous = ckpt.Checkpoint(
-        {}, {}, 15, out / run_folder.PREV_MODEL, [f"{out / run_folder.MODEL}: damaged"]
-    )
-    assert ckpt.fallback_warning(out, previous).endswith(
-        "resuming from the previous checkpoint at step 15: steps after 15 will be trained again"
+    damaged = f"{out / run_folder.MODEL}: damaged"
+    previous = ckpt.Checkpoint({}, {}, 15, out / run_folder.PREV_MODEL, [damaged], fell_back=True)
+    assert ckpt.fallback_warning(out, previous) == (
+        f"resuming from step 15: the newest checkpoint could not be used ({damaged}); "
+        "the steps after 15 will be trained again"
     )
     (out / run_folder.METRICS).write_text('{"event": "log", "step": 20}\n{"event": "log", "step": 25}\n{"ev')
-    assert "steps 16-25 will be trained again" in ckpt.fallback_warning(out, previous)  # from metrics
-    torch.save({"step": 30}, out / run_folder.STATE)
-    assert "steps 16-30 will be trained again" in ckpt.fallback_warning(out, previous)  # the readable half
+    assert "steps 16–25 will be trained again" in ckpt.fallback_warning(out, previous)  # from metrics
+    readable = ckpt.Checkpoint({}, {}, 15, out / run_folder.PREV_MODEL, [damaged], 30, fell_back=True)
+    assert "the checkpoint of step 30 could not be used" in ckpt.fallback_warning(out, readable)
+    assert "steps 16–30 will be trained again" in ckpt.fallback_warning(out, readable)  # the readable half
+
+
+def saved_pairs(tiny_corpus: Path, out: Path) -> Path:
+    """A run of 20 steps saved every 5: model/train_state of step 20, their .prev of step 15."""
+    assert invoke("train", "--data", str(tiny_corpus), "--out", str(out), *flags(max_steps=20)).exit_code == 0
+    return out
+
+
+@pytest.mark.parametrize(
+    "newest", ["state of another step", "state missing"], ids=["another-step", "missing-state"]
+)
+def test_a_newest_half_without_its_partner_falls_back_and_says_what_is_lost(
+    tiny_corpus: Path, tmp_path: Path, newest: str
+) -> None:
+    out = saved_pairs(tiny_corpus, tmp_path / "run")
+    if newest == "state missing":  # killed between renaming the new weights and the new state
+        (out / run_folder.STATE).unlink()
+    else:  # the newest weights belong to another step than the newest state
+        (out / run_folder.STATE).write_bytes((out / run_folder.PREV_STATE).read_bytes())
+    latest = ckpt.latest_checkpoint(out)
+    assert (latest.step, latest.newest_step, latest.fell_back) == (15, 20, True)
+    assert latest.problems == [
+        f"{out / run_folder.MODEL} is of step 20, but no training state of that step exists"
+    ]
+
+    resumed = invoke("train", "--out", str(out), "--resume", *flags(max_steps=25))
+    assert resumed.exit_code == 0, resumed.stderr
+    warning = " ".join(resumed.stderr.split())  # the console wraps long lines
+    assert "resuming from step 15: the checkpoint of step 20 could not be used" in warning
+    assert "steps 16–20 will be trained again" in warning
+    assert ckpt.latest_checkpoint(out).step == 25
+
+
+def test_a_damaged_fallback_alone_loses_no_steps(tiny_corpus: Path, tmp_path: Path) -> None:
+    out = saved_pairs(tiny_corpus, tmp_path / "run")
+    (out / run_folder.PREV_MODEL).write_bytes(b"garbage")
+    latest = ckpt.latest_checkpoint(out)
+    assert (latest.step, latest.fell_back) == (20, False)
+    warning = ckpt.fallback_warning(out, latest)
+    assert "model.prev.safetensors" in warning and "resuming from the latest one, step 20" in warning
+    assert "trained again" not in warning
 
 
 def test_full_disk_while_saving_keeps_the_checkpoint(

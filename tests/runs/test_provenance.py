@@ -8,7 +8,15 @@ from pathlib import Path
 from lstmlm.runs import folder as run_folder
 from lstmlm.runs.metrics import read_metrics
 from lstmlm.runs.provenance import DATA_RECORD
-from tests.conftest import TINY_FLAGS, error_lines, run_lstmlm, write_tiny_file
+from tests.conftest import (
+    TINY_FLAGS,
+    error_lines,
+    invoke,
+    one_line_error,
+    run_lstmlm,
+    train_tiny_run,
+    write_tiny_file,
+)
 
 # ---------------------------------------------------------------- runs that move
 
@@ -75,3 +83,40 @@ def test_resume_beyond_the_epoch_is_an_error_not_a_loop(tmp_path: Path) -> None:
     )
     assert resumed.returncode == 1, resumed.stderr
     assert len(error_lines(resumed)) == 1 and "the data changed" in resumed.stderr
+
+
+# ---------------------------------------------------------------- data that moved
+
+
+def test_a_run_resumes_with_its_text_at_a_new_place_and_records_it(tmp_path: Path) -> None:
+    corpus = write_tiny_file(tmp_path / "corpus.txt", 400, seed=1)
+    run = train_tiny_run(tmp_path / "run", corpus, "--device", "cpu", "--max-steps", "10")
+    moved = tmp_path / "moved" / "shards"
+    moved.mkdir(parents=True)
+    lines = corpus.read_text().splitlines(keepends=True)
+    for i in range(0, len(lines), 100):  # the same text as four shards
+        (moved / f"part-{i // 100}.txt").write_text("".join(lines[i : i + 100]))
+    corpus.unlink()
+
+    gone = invoke("train", "--out", str(run), "--resume", "--max-steps", "12")
+    one_line_error(gone, f"{run} was trained on {corpus}, which is no longer there", "--data NEW_PLACE")
+
+    other = write_tiny_file(tmp_path / "other.txt", 400, seed=2)
+    refused = invoke("train", "--out", str(run), "--resume", "--max-steps", "12", "--data", str(other))
+    one_line_error(refused, f"{other}: the train split changed since {run} was trained on it")
+
+    resumed = invoke("train", "--out", str(run), "--resume", "--max-steps", "12", "--data", str(moved))
+    assert resumed.exit_code == 0, resumed.output
+    assert run_folder.read_config(run).data.data == str(moved)
+    assert [r["step"] for r in read_metrics(run / run_folder.METRICS) if r["event"] == "end"][-1] == 12
+    assert invoke("eval", str(run), "--json").exit_code == 0  # from the new place, checked
+
+
+def test_a_run_without_a_data_record_cannot_move_its_text(tmp_path: Path) -> None:
+    corpus = write_tiny_file(tmp_path / "corpus.txt", 400, seed=1)
+    run = train_tiny_run(tmp_path / "run", corpus, "--device", "cpu", "--max-steps", "10")
+    (run / DATA_RECORD).unlink()  # as written before data.json existed
+    copy = tmp_path / "copy.txt"
+    copy.write_bytes(corpus.read_bytes())
+    refused = invoke("train", "--out", str(run), "--resume", "--max-steps", "12", "--data", str(copy))
+    one_line_error(refused, "data.data", "no data.json to check the text by")

@@ -16,9 +16,12 @@ from lstmlm.model.lm import LanguageModel
 from lstmlm.scoring.accuracy import accuracy_by, wilson_interval
 from lstmlm.scoring.pairs import (
     SuitePair,
+    by_fields,
+    group_fields,
     line_ids,
     next_word_probability,
     read_suite,
+    resolve_suite,
     score_pairs,
     token_logprobs,
 )
@@ -114,3 +117,36 @@ def test_a_suite_written_by_anyone_is_read(tmp_path: Path) -> None:
     path.write_text(json.dumps(record) + "\n")
     (pair,) = read_suite(path)
     assert pair.good == "x y" and pair.fields["UID"] == "anaphor"
+
+
+# ---------------------------------------------------------------- grouping (--by)
+
+BLIMP = {"UID": "anaphor_number_agreement", "linguistics_term": "anaphor_agreement", "field": "syntax",
+         "pairID": "0"}  # fmt: skip
+
+
+def test_grouping_defaults_to_the_fields_the_pairs_have() -> None:
+    ours = pairs()
+    assert group_fields(ours, None, "ours") == ["construction", "attractors"]
+    blimp = [SuitePair("a b", "a c", BLIMP, 1)]
+    assert group_fields(blimp, None, "blimp") == ["linguistics_term", "UID"]
+    bare = [SuitePair("a b", "a c", {}, 1)]
+    assert group_fields(bare, None, "bare") == []  # one row of all pairs
+    assert group_fields(blimp, ["field"], "blimp") == ["field"]
+    with pytest.raises(LstmlmError, match=r"--by: no pair in blimp has the field\(s\) construction"):
+        group_fields(blimp, ["construction"], "blimp")  # typed: an unknown field is an error
+
+
+def test_by_is_none_untyped_empty_for_all_pairs_and_refuses_an_empty_name() -> None:
+    assert by_fields(None) is None
+    assert by_fields("") == [] and by_fields("  ") == []
+    assert by_fields("UID, field") == ["UID", "field"]
+    with pytest.raises(LstmlmError, match="--by: an empty field name in ','"):
+        by_fields(",")
+
+
+def test_named_suites_are_the_shipped_files() -> None:
+    """``--suite default`` and ``long-range`` read data/default's files, not a regenerated copy."""
+    shipped = Path(__file__).resolve().parents[2] / "data" / "default"
+    assert resolve_suite("default") == shipped / "agreement_suite.jsonl"
+    assert resolve_suite("long-range") == shipped / "long_range_suite.jsonl"
