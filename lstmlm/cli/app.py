@@ -57,6 +57,9 @@ class LstmlmGroup(_PlainHelpFlag, TyperGroup):
             sys.exit(e.exit_code)
         except SignalExit as e:  # SIGINT/SIGTERM outside the training loop
             _fail(str(e), e.exit_code)
+        except UnicodeEncodeError as e:  # bytes in argv that are not UTF-8 reach us as surrogates
+            held = ascii(e.object[e.start : e.end])
+            _fail(f"text is not valid UTF-8 (an argument or file name holds {held})", 1)
         except Exception as e:
             _fail(
                 f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",

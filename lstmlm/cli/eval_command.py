@@ -38,12 +38,12 @@ def _switch(name: str, panel: str, help: str) -> Any:
 def eval_(
     run_dir: RunDir,
     data: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--data",
-            help="Score this text instead: a file, or - for stdin (all of it, every line as one "
-            "stream, unless --split); a folder, files or a Hugging Face dataset, read like train's "
-            "--data (its test split unless --split).",
+            help="Score this text instead: a file, a quoted glob of files, or - for stdin (all of it, "
+            "every line as one stream, unless --split); a folder or a Hugging Face dataset, read like "
+            "train's --data (its test split unless --split).",
             show_default="the run's own data",
         ),
     ] = None,
@@ -91,32 +91,38 @@ def eval_(
     """Perplexity of a run's model over a whole split, state carried (bits/char or bits/byte too).
 
     What is scored: without --data, the run's own test split (or --split).
-    --data FILE or --data - (stdin): all of that text, every line with text,
+    --data FILE, a quoted glob of files, or --data - (stdin): all of that text, every line with text,
     as one stream after an <eos> (as score --context reads it); with --split,
     that split of the file instead (90/5/5 by lines, as train splits it).
-    --data FOLDER, files or a dataset: its test split (or --split).
+    --data FOLDER or a dataset: its test split (or --split). One --data per eval.
     The output says what was scored (--json: source, data, corpus, split, tokens).
 
     --dynamic and --cache add their perplexities beside the static one (--json: an object each).
     """
+    if data is not None and len(data) > 1:
+        raise LstmlmError(
+            "eval scores one text: give one --data (a file, a quoted glob such as 'shards/*.txt', "
+            "- for stdin, a folder or a dataset)"
+        )
+    text_given = data[0] if data else None
     dynamic_settings = _settings(DynamicSettings, dynamic, "--dynamic", flags["dynamic"])
     cache_settings = _settings(CacheSettings, cache or cache_tune, "--cache", flags["cache"])
     from lstmlm.evaluation.methods import evaluate_run
     from lstmlm.runs.load import WHOLE, eval_split, load_run, read_text, trained_on
     from lstmlm.runtime.device import resolve_device
 
-    split = eval_split(data, split)
+    split = eval_split(text_given, split)
     run = load_run(run_dir, best=not last, device=resolve_device(device))
-    if data is not None and split == WHOLE and trained_on(run, data):
+    if text_given is not None and split == WHOLE and trained_on(run, text_given):
         report.warn(
-            f"{data} is the file this run was trained on: all of it includes its training lines "
+            f"{text_given} is the file this run was trained on: all of it includes its training lines "
             "(--split test scores its held-out lines)"
         )
-    text = read_text(run, split, data)
+    text = read_text(run, split, text_given)
     payload = evaluate_run(
         run,
         split,
-        data,
+        text_given,
         dynamic=dynamic_settings,
         cache=cache_settings,
         tune_cache=cache_tune,

@@ -141,6 +141,8 @@ def agreement_(
         if not pairs_out.parent.is_dir():
             raise LstmlmError(f"--pairs: folder not found: {pairs_out.parent}")
         refuse_run_file(pairs_out, "--pairs")
+        if pairs_out.exists() and Path(suite).exists() and pairs_out.resolve() == Path(suite).resolve():
+            raise LstmlmError(f"--pairs {pairs_out} is the --suite file itself: write the scores elsewhere")
     pairs, label = load_suite(suite)
     keys = group_fields(pairs, typed, label)
     run = load_run(run_dir, device=resolve_device(device))

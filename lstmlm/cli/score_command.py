@@ -72,6 +72,8 @@ def _input_lines(text: list[str] | None, file: Path | None) -> tuple[list[str], 
 
     if str(file) == STDIN:
         return stdin_lines(), "stdin"
-    if not file.is_file():
+    if not file.exists():
         raise LstmlmError(f"--file: not found: {file}")
+    if file.is_dir():
+        raise LstmlmError(f"--file: {file} is a folder, not a file")
     return file_lines(file), str(file)

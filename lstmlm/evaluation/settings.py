@@ -22,6 +22,7 @@ from lstmlm.errors import LstmlmError
 
 DYNAMIC_METHODS = ("rms", "sgd")
 DEFAULT_DYNAMIC_LR = {"rms": 0.002, "sgd": 0.3}  # sgd: the best of 0.01-1 on WikiText-2 (docs/evaluation.md)
+MAX_CACHE_WINDOW = 10**6  # hidden states kept per stream: 1,000x the papers' window is plenty
 THETAS = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 LAMBDAS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 
@@ -70,8 +71,10 @@ class CacheSettings:
     lam: float = option(0.13, "Weight lambda of the cache, in [0, 1).", flag="lambda")
 
     def __post_init__(self) -> None:
-        if self.window < 1:
-            raise LstmlmError(f"--cache-window must be >= 1 (got {self.window})")
+        if not 1 <= self.window <= MAX_CACHE_WINDOW:
+            raise LstmlmError(
+                f"--cache-window must be between 1 and {MAX_CACHE_WINDOW:,} (got {self.window})"
+            )
         _at_least("cache-theta", self.theta, 0.0)
         if not 0.0 <= self.lam < 1.0:
             raise LstmlmError(f"--cache-lambda must be in [0, 1) (got {self.lam})")

@@ -56,6 +56,8 @@ def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], int]:
 
 def load_weights_into(model: LanguageModel, tensors: dict[str, torch.Tensor], path: Path) -> None:
     if model.cfg.decoder_is_embedding:
+        if "encoder.weight" not in tensors:
+            raise LstmlmError(f"{path}: weights do not fit the model in config.json (no encoder.weight)")
         tensors = {**tensors, TIED_KEY: tensors["encoder.weight"]}
     try:
         model.load_state_dict(tensors, strict=True)

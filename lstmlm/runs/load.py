@@ -11,6 +11,7 @@ without loading it is ``folder.py``.
 
 from __future__ import annotations
 
+import glob
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,8 +73,10 @@ class ScoredText:
 
 def eval_split(data: str | None, split: str | None) -> str:
     """The split ``eval`` scores: ``split`` when given (None: not given); else the whole text of
-    a ``data`` file or of stdin, else (the run's own data, a folder, files, a dataset) test."""
-    whole = data is not None and (data == STDIN or Path(data).expanduser().is_file())
+    a ``data`` file, of a glob of files or of stdin, else (the run's own data, a folder, a dataset) test."""
+    whole = data is not None and (
+        data == STDIN or Path(data).expanduser().is_file() or bool(glob_files(data))
+    )
     if split is None:
         return WHOLE if whole else "test"
     if split == WHOLE and not whole:
@@ -119,6 +122,10 @@ def whole_text(
     if data == STDIN:
         lines: LineSource = ListSource(stdin_lines())
         name = "stdin (every line, one stream)"
+    elif glob_files(data):  # files named by a pattern: all of them, in name order, as one text
+        files = glob_files(data)
+        lines = ListSource([line for path in files for line in file_lines(path)])
+        name = f"{data} ({len(files)} files in name order: every line, one stream)"
     else:
         path = Path(data).expanduser()
         if not path.is_file():
@@ -129,6 +136,13 @@ def whole_text(
     if not len(encoded.ids):
         raise LstmlmError(f"nothing to score: {'stdin' if data == STDIN else data} has no words")
     return encoded, name
+
+
+def glob_files(data: str) -> list[Path]:
+    """The files a glob pattern such as ``shards/*.txt`` matches, sorted; [] for a plain path."""
+    if not any(char in data for char in "*?["):
+        return []
+    return sorted(Path(p) for p in glob.glob(str(Path(data).expanduser())) if Path(p).is_file())
 
 
 def encode_text(
@@ -203,6 +217,11 @@ def load_run(run_dir: Path | str, *, best: bool = True, device: str | torch.devi
         raise RunNotFound(f"run folder not found: {run_dir}")
     config = run_folder.read_config(run_dir)
     tokenizer = Tokenizer.load(run_dir / run_folder.TOKENIZER)
+    if config.model.ntoken != tokenizer.vocab_size:  # checked before the model is built: it may be huge
+        raise RunError(
+            f"{run_dir}: config.json's vocabulary ({config.model.ntoken:,} tokens) is not the one of "
+            f"{run_folder.TOKENIZER} ({tokenizer.vocab_size:,}): the run's files do not belong together"
+        )
     model = LanguageModel(config.model)
     candidates = [run_folder.BEST, run_folder.MODEL, run_folder.PREV_MODEL]
     if not best:

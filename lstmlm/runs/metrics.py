@@ -40,7 +40,8 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    text = path.read_bytes().decode("utf-8", errors="replace")  # a damaged line is skipped below
+    for line in text.splitlines():
         try:
             record = json.loads(line)
         except json.JSONDecodeError:

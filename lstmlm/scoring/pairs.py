@@ -97,7 +97,7 @@ def read_suite(path: Path) -> list[SuitePair]:
     if not path.is_file():
         raise LstmlmError(f"suite file not found: {path}")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # a leading BOM is not JSON
     except UnicodeDecodeError:
         raise LstmlmError(f"{path}: not UTF-8 text") from None
     pairs = []

@@ -137,3 +137,22 @@ def test_eval_bad_text_is_one_line(
     trained_run: Path, args: tuple[str, ...], stdin: object, words: list[str]
 ) -> None:
     one_line_error(invoke("eval", str(trained_run), *args, input=stdin), *words)  # type: ignore[arg-type]
+
+
+def test_eval_of_a_glob_scores_every_file_and_two_data_are_refused(trained_run: Path, tmp_path: Path) -> None:
+    """A quoted glob is the files it matches, all of them in name order; --data twice is one line."""
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    texts = ["the cat sees the dog", "a dog sees a cat", "the dog sees a cat"]
+    for i, line in enumerate(texts):
+        (shards / f"part-{i:03d}.txt").write_text(line + "\n")
+    (tmp_path / "all.txt").write_text("".join(t + "\n" for t in texts))
+    globbed = invoke("eval", str(trained_run), "--data", str(shards / "*.txt"), "--json")
+    whole = invoke("eval", str(trained_run), "--data", str(tmp_path / "all.txt"), "--json")
+    assert globbed.exit_code == 0 and whole.exit_code == 0, globbed.output + globbed.stderr
+    assert json.loads(globbed.stdout)["tokens"] == json.loads(whole.stdout)["tokens"]
+    assert json.loads(globbed.stdout)["loss"] == pytest.approx(json.loads(whole.stdout)["loss"], rel=1e-6)
+    twice = invoke(
+        "eval", str(trained_run), "--data", str(tmp_path / "all.txt"), "--data", str(tmp_path / "all.txt")
+    )
+    assert twice.exit_code == 1 and "give one --data" in twice.stderr
