@@ -11,7 +11,8 @@ without loading it is ``folder.py``.
 
 from __future__ import annotations
 
-import glob
+import os
+import stat
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from lstmlm.config import RunConfig, replace
 from lstmlm.data.corpus import Corpus, load_corpus
 from lstmlm.data.sources import LineSource, ListSource, Progress, cache_dir, decode_utf8, split_lines
 from lstmlm.data.text_file import scan_text_file
+from lstmlm.data.text_files import pattern_files
 from lstmlm.data.tokenizer import Tokenizer
 from lstmlm.data.tokens import EncodedSplit, encode_split, ids_dtype
 from lstmlm.errors import LstmlmError, RunError, RunNotFound
@@ -139,10 +141,11 @@ def whole_text(
 
 
 def glob_files(data: str) -> list[Path]:
-    """The files a glob pattern such as ``shards/*.txt`` matches, sorted; [] for a plain path."""
+    """The files a glob pattern such as ``shards/*.txt`` matches, in ``train``'s name order
+    (``part-2`` before ``part-10``); [] for a plain path."""
     if not any(char in data for char in "*?["):
         return []
-    return sorted(Path(p) for p in glob.glob(str(Path(data).expanduser())) if Path(p).is_file())
+    return pattern_files(data)
 
 
 def encode_text(
@@ -174,10 +177,29 @@ def stdin_lines() -> list[str]:
 def file_lines(path: Path) -> list[str]:
     """A text file's lines (``text_lines``), read at once (``score --file``)."""
     try:
-        raw = path.read_bytes()
+        raw = _read_pipe(path) if stat.S_ISFIFO(path.stat().st_mode) else path.read_bytes()
     except OSError as e:
         raise LstmlmError(f"{path}: cannot read the file ({e.strerror or e})") from None
     return text_lines(raw, str(path))
+
+
+def _read_pipe(path: Path) -> bytes:
+    """All of a named pipe (``<(cmd)``, a FIFO). Opened without blocking, so a pipe that no
+    program writes to reads as empty at once instead of waiting for a writer forever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        chunks: list[bytes] = []
+        while True:
+            try:
+                chunk = os.read(fd, 1 << 20)
+            except BlockingIOError:  # a writer is there, not done yet: wait for it
+                os.set_blocking(fd, True)
+                continue
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
 
 
 def text_lines(raw: bytes, name: str) -> list[str]:

@@ -4,6 +4,9 @@ where the text came from (stdin too); words grouped as before, in time linear in
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -235,3 +238,24 @@ def test_a_line_longer_than_a_window_is_scored_fresh_window_by_window(
             logits, _ = model(ids[:-1], model.init_state(1))
         reference = torch.log_softmax(logits[:, 0].double(), -1).gather(1, ids[1:]).flatten().tolist()
         assert [t.logprob for t in score.tokens] == pytest.approx(reference, abs=1e-5)
+
+
+def test_score_reads_a_named_pipe_and_an_idle_one_is_one_line(trained_run: Path, tmp_path: Path) -> None:
+    """``--file <(cmd)`` is a pipe with a writer: read it all; a FIFO nobody writes to reads as
+    empty at once (a one-line "nothing to score"), never a wait without end."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    idle = invoke("score", str(trained_run), "--file", str(fifo))
+    assert idle.exit_code == 1 and "nothing to score" in idle.stderr
+
+    def write() -> None:
+        with open(fifo, "w", encoding="utf-8") as pipe:
+            pipe.write("the cat sees the dog\n")
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    time.sleep(0.5)  # the writer is waiting in open() first, as a shell's <(cmd) is
+    fed = invoke("score", str(trained_run), "--file", str(fifo), "--json")
+    writer.join(timeout=10)
+    assert fed.exit_code == 0, fed.output + fed.stderr
+    assert json.loads(fed.stdout.splitlines()[0])["text"] == "the cat sees the dog"
