@@ -17,7 +17,6 @@ equals the command's.
 
 from __future__ import annotations
 
-import codecs
 import math
 import numbers
 import os
@@ -198,7 +197,6 @@ class Model:
 # ---------------------------------------------------------------- arguments: BadArgument, BadText
 
 SEED_MAX = 2**64 - 1  # torch.Generator.manual_seed takes 0 .. 2**64-1
-_BLOCK_BYTES = 1 << 20  # a file's UTF-8 check reads this much at a time
 
 
 def _shown(value: object) -> str:
@@ -273,31 +271,15 @@ def _text_or_file(value: object) -> None:
     if isinstance(value, str):
         _text("text", value)
     elif isinstance(value, os.PathLike):
-        _utf8_file(_path("text_or_file", value))
+        _file(_path("text_or_file", value))
     else:
         raise BadArgument(f"text_or_file must be a str (text) or a path (a file) (got {_shown(value)})")
 
 
-def _utf8_file(path: Path) -> None:
-    """``BadText`` unless ``path`` is a readable UTF-8 file, read in blocks (any size), with
-    the message ``lstmlm eval --data`` gives: the bad byte and its offset."""
+def _file(path: Path) -> None:
+    """``BadText`` unless ``path`` is a file; its UTF-8 is checked as it is read (``decode_utf8``)."""
     if not path.is_file():
         raise BadText(f"file not found: {path}" if not path.exists() else f"not a file: {path}")
-    decoder, offset, start = codecs.getincrementaldecoder("utf-8")(), 0, 0
-    try:
-        with path.open("rb") as f:
-            while block := f.read(_BLOCK_BYTES):
-                start = offset - len(decoder.getstate()[0])  # the decoder's input: its held bytes + block
-                decoder.decode(block)
-                offset += len(block)
-            start = offset - len(decoder.getstate()[0])
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError as e:
-        raise BadText(
-            f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {start + e.start})"
-        ) from None
-    except OSError as e:
-        raise BadText(f"{path}: cannot be read ({e.strerror or e})") from None
 
 
 def _settings(name: str, value: object, kind: type) -> None:

@@ -264,9 +264,9 @@ def test_arguments_at_their_limits_are_accepted(lm: lstmlm.Model, api_run: Path)
 def test_a_file_is_checked_in_blocks(
     lm: lstmlm.Model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import lstmlm.api
+    import lstmlm.data.text_file
 
-    monkeypatch.setattr(lstmlm.api, "_BLOCK_BYTES", 3)  # "é" (2 bytes) falls across blocks
+    monkeypatch.setattr(lstmlm.data.text_file, "BLOCK_BYTES", 3)  # the file is read in many blocks
     good = tmp_path / "good.txt"
     good.write_text("the café cat .\nthe dog é é .\n", encoding="utf-8")
     assert lm.perplexity(good).loss == lm.perplexity(good.read_text(encoding="utf-8")).loss

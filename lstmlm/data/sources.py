@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from lstmlm.errors import LstmlmError
+from lstmlm.errors import BadText
 
 Progress = Callable[[int, int | None], None]  # (done, total or None when unknown)
 
@@ -111,7 +111,7 @@ def decode_utf8(raw: bytes, path: Path, offset: int = 0) -> str:
     try:
         return str(raw, "utf-8")
     except UnicodeDecodeError as e:
-        raise LstmlmError(
+        raise BadText(
             f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {offset + e.start})"
         ) from None
 
