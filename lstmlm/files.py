@@ -69,3 +69,8 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def cache_dir() -> Path:
+    """``$LSTMLM_CACHE`` if set, else ``~/.cache/lstmlm``: token ids, scan results, kernel choices."""
+    return Path(os.environ.get("LSTMLM_CACHE") or Path.home() / ".cache" / "lstmlm").expanduser()

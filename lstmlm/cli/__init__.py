@@ -16,9 +16,11 @@ from lstmlm.cli import score_command  # noqa: F401
 from lstmlm.cli import inspect_command  # noqa: F401
 from lstmlm.cli import export_command  # noqa: F401
 from lstmlm.cli.app import app, os_error_line
+from lstmlm.runtime.threads import prefer_sleeping_workers
 
 
 def main() -> None:
+    prefer_sleeping_workers()  # before any command imports torch
     try:
         app()
     except SystemExit as e:

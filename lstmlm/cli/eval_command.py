@@ -19,8 +19,10 @@ from lstmlm.cli.options import (
     JsonOut,
     LastWeights,
     RunDir,
+    Threads,
     choices,
     settings_flags,
+    use_threads,
 )
 from lstmlm.errors import LstmlmError
 from lstmlm.evaluation.settings import CacheSettings, DynamicSettings
@@ -85,6 +87,7 @@ def eval_(
     ] = False,
     json_out: JsonOut = False,
     device: Device = "auto",
+    threads: Threads = None,
     *,
     flags: Flags,
 ) -> None:
@@ -99,6 +102,7 @@ def eval_(
 
     --dynamic and --cache add their perplexities beside the static one (--json: an object each).
     """
+    use_threads(threads)
     if data is not None and len(data) > 1:
         raise LstmlmError(
             "eval scores one text: give one --data (a file, a quoted glob such as 'shards/*.txt', "

@@ -9,7 +9,7 @@ import typer
 
 from lstmlm.cli import report
 from lstmlm.cli.app import command
-from lstmlm.cli.options import JsonOut, LastWeights, RunDir, choices
+from lstmlm.cli.options import JsonOut, LastWeights, RunDir, Threads, choices, use_threads
 from lstmlm.export import FORMATS
 
 
@@ -39,9 +39,11 @@ def export(
     ],
     last: LastWeights = False,
     json_out: JsonOut = False,
+    threads: Threads = None,
 ) -> None:
     """Export a run's model as ONNX or TorchScript, to run without lstmlm: a step model (a token and
     the state in, logits and the state out) and a sequence model."""
+    use_threads(threads)
     from lstmlm.export.writer import check_request, export_run
 
     check_request(format, out)  # before loading torch and the run

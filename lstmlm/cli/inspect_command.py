@@ -9,7 +9,7 @@ import typer
 
 from lstmlm.cli import report
 from lstmlm.cli.app import command
-from lstmlm.cli.options import Device, JsonOut, RunDir, Suite
+from lstmlm.cli.options import Device, JsonOut, RunDir, Suite, Threads, use_threads
 from lstmlm.cli.run_commands import warn_unknown_words
 from lstmlm.errors import LstmlmError
 
@@ -51,8 +51,10 @@ def inspect_(
         str, typer.Option(help="--find-units: comma-separated k: zero the top-k units vs k random ones.")
     ] = "1,3,10",
     device: Device = "auto",
+    threads: Threads = None,
 ) -> None:
     """Look inside: per-token gates and cell state, or the units that carry number and gender."""
+    use_threads(threads)
     from lstmlm.runs.folder import refuse_run_file
     from lstmlm.runs.load import load_run
     from lstmlm.runtime.device import resolve_device

@@ -21,6 +21,7 @@ import typer
 
 from lstmlm.config import DEVICES, SECTIONS
 from lstmlm.evaluation.settings import CacheSettings, DynamicSettings
+from lstmlm.runtime import threads as thread_policy
 
 Flags = dict[str, dict[str, Any]]  # group (config section, method) -> field -> value given
 
@@ -34,6 +35,15 @@ JsonOut = Annotated[
     bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.", metavar="")
 ]
 Device = Annotated[str, typer.Option(metavar=choices(DEVICES), help="Where to run (auto: cuda, mps, cpu).")]
+Threads = Annotated[
+    str | None,
+    typer.Option(
+        metavar="<n|auto>",
+        help=f"CPU threads to compute with. auto: ${thread_policy.THREADS_VARIABLE}, else $OMP_NUM_THREADS, "
+        "else the physical cores.",
+        show_default="auto",
+    ),
+]
 LastWeights = Annotated[
     bool, typer.Option("--last", help="Use the latest weights instead of the best on valid.", metavar="")
 ]
@@ -44,6 +54,11 @@ Suite = Annotated[
         "dataset with sentence_good/sentence_bad columns (a save_to_disk folder, or hub NAME[:CONFIG])."
     ),
 ]
+
+
+def use_threads(value: str | None) -> None:
+    """Set the thread count of a command that computes: ``--threads``, else the policy's default."""
+    thread_policy.use_threads(None if value is None else thread_policy.parse_threads(value))
 
 
 @dataclass(frozen=True)

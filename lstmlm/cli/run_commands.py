@@ -10,7 +10,7 @@ import typer
 
 from lstmlm.cli import report
 from lstmlm.cli.app import command
-from lstmlm.cli.options import Device, JsonOut, RunDir, Suite
+from lstmlm.cli.options import Device, JsonOut, RunDir, Suite, Threads, use_threads
 from lstmlm.errors import LstmlmError
 
 if TYPE_CHECKING:
@@ -39,8 +39,10 @@ def generate(
         ),
     ] = False,
     device: Device = "auto",
+    threads: Threads = None,
 ) -> None:
     """Sample text from a run's model, streaming tokens as they come."""
+    use_threads(threads)
     from lstmlm.runs.load import load_run
     from lstmlm.runtime.device import resolve_device
 
@@ -126,9 +128,11 @@ def agreement_(
     ] = None,
     json_out: JsonOut = False,
     device: Device = "auto",
+    threads: Threads = None,
 ) -> None:
     """Score minimal pairs: accuracy by construction and attractors, or by the suite's own fields
     (sentence and prefix rules)."""
+    use_threads(threads)
     from lstmlm.runs.folder import refuse_run_file
     from lstmlm.runs.load import load_run
     from lstmlm.runtime.device import resolve_device

@@ -10,7 +10,7 @@ import typer
 
 from lstmlm.cli import report
 from lstmlm.cli.app import command
-from lstmlm.cli.options import Device, LastWeights, RunDir
+from lstmlm.cli.options import Device, LastWeights, RunDir, Threads, use_threads
 from lstmlm.errors import LstmlmError
 
 
@@ -37,6 +37,7 @@ def score_(
         typer.Option("--json", help="Print one JSON object per line (JSONL) on stdout only.", metavar=""),
     ] = False,
     device: Device = "auto",
+    threads: Threads = None,
 ) -> None:
     """Surprisal (bits) of every word, and each sentence's log-probability.
 
@@ -46,6 +47,7 @@ def score_(
     skipped); --file - reads stdin. --json adds to each line's object where
     it came from: source (the file, "stdin" or "text") and line (its number).
     """
+    use_threads(threads)
     lines, source = _input_lines(text, file)
     from lstmlm.api import load
     from lstmlm.runtime.device import resolve_device

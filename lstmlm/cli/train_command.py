@@ -13,7 +13,7 @@ import typer
 
 from lstmlm.cli import report, train_display
 from lstmlm.cli.app import command
-from lstmlm.cli.options import Flags, config_flags
+from lstmlm.cli.options import Flags, Threads, config_flags, use_threads
 from lstmlm.config import load_toml
 from lstmlm.errors import LstmlmError
 from lstmlm.runtime.signals import Interrupted
@@ -87,6 +87,7 @@ def train(
             rich_help_panel=RUN,
         ),
     ] = False,
+    threads: Threads = None,
     flags: Flags | None = None,
 ) -> None:
     """Train a language model and write a run folder (config, tokenizer, weights, metrics).
@@ -94,6 +95,7 @@ def train(
     Several GPUs or nodes: start it with torchrun (--batch-size is the global batch), e.g.
     torchrun --nproc_per_node=4 -m lstmlm train ...
     """
+    use_threads(threads)
     from lstmlm.training.launch import plan_run, start_training
     from lstmlm.training.tensorboard import TensorBoardLog
 

@@ -9,7 +9,6 @@ gives: UTF-8, a leading BOM dropped, ``\\r\\n`` accepted, spaces and empty lines
 from __future__ import annotations
 
 import hashlib
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -155,11 +154,6 @@ class ListSource(LineSource):
 
     def to_list(self) -> list[str]:
         return list(self.lines)
-
-
-def cache_dir() -> Path:
-    """``$LSTMLM_CACHE`` if set, else ``~/.cache/lstmlm``: token ids and scan results."""
-    return Path(os.environ.get("LSTMLM_CACHE") or Path.home() / ".cache" / "lstmlm").expanduser()
 
 
 def check_split(k: int, n: int) -> None:

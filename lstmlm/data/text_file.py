@@ -18,13 +18,12 @@ from typing import Any, BinaryIO
 from lstmlm.data.sources import (
     LineSource,
     Progress,
-    cache_dir,
     check_split,
     decode_utf8,
     split_lines,
 )
 from lstmlm.errors import LstmlmError
-from lstmlm.files import write_atomic
+from lstmlm.files import cache_dir, write_atomic
 
 BLOCK_BYTES = 1 << 18  # bytes read from a text file at a time (a block fits one batch)
 MEMO_MIN_BYTES = 16 << 20  # files at least this large have their scan remembered (_ScanMemo)

@@ -23,12 +23,13 @@ import torch
 
 from lstmlm.config import RunConfig, replace
 from lstmlm.data.corpus import Corpus, load_corpus
-from lstmlm.data.sources import LineSource, ListSource, Progress, cache_dir, decode_utf8, split_lines
+from lstmlm.data.sources import LineSource, ListSource, Progress, decode_utf8, split_lines
 from lstmlm.data.text_file import scan_text_file
 from lstmlm.data.text_files import pattern_files
 from lstmlm.data.tokenizer import Tokenizer
 from lstmlm.data.tokens import EncodedSplit, encode_split, ids_dtype
 from lstmlm.errors import LstmlmError, RunError, RunNotFound
+from lstmlm.files import cache_dir
 from lstmlm.model.lm import LanguageModel
 from lstmlm.runs import checkpoint as ckpt
 from lstmlm.runs import folder as run_folder

@@ -8,6 +8,8 @@ from pathlib import Path
 from tests.conftest import make_untrained_run
 from tests.runs.test_folder import hugging_face_folder
 
+THREADS = "a number of threads from 1 to 1024, or auto"
+
 
 def write_bad_files(tmp: Path, corpus: Path) -> tuple:
     """The broken files and folders the table points at, written under ``tmp``."""
@@ -82,6 +84,15 @@ def bad_inputs(tmp: Path, corpus: Path) -> list[tuple[list[str], str]]:
         (["train", "--data", str(corpus), "--optimizer", "lbfgs", "--out", out], "--optimizer"),
         (["train", "--data", str(corpus), "--resume", "--overwrite", "--out", out], "contradict"),
         (["eval", str(not_a_run), "--device", "tpu"], "--device"),
+        *[
+            ([command, str(vocab_run), *extra, "--threads", threads], f"expected {THREADS}; got '{threads}'")
+            for command, extra, threads in (
+                ("eval", [], "0"), ("generate", [], "-2"), ("score", ["--text", "a"], "two"),
+                ("agreement", [], "1.5"), ("inspect", [], "99999"),
+                ("export", ["--format", "onnx", "--out", str(tmp / "m.onnx")], ""),
+            )
+        ],  # fmt: skip
+        (["train", "--data", str(corpus), "--threads", "0", "--out", out], "--threads: expected a number"),
         (["generate", str(not_a_run), "--top-p", "0"], "--top-p"),
         (["generate", str(not_a_run), "--max-tokens", "0"], "--max-tokens"),
         (["generate", str(not_a_run), "--seed", str(2**70)], "--seed"),

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from lstmlm.data.sources import cache_dir
 from lstmlm.data.tokenizer import Tokenizer, train_tokenizer
 from lstmlm.data.tokens import (
     batchify,
@@ -21,6 +20,7 @@ from lstmlm.data.tokens import (
     num_windows,
 )
 from lstmlm.errors import LstmlmError
+from lstmlm.files import cache_dir
 
 LINES = ["the cat sat", "", "on the mat", "the end"]
 ALPHABET = np.arange(26)  # a b c ... z

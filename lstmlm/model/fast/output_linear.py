@@ -1,32 +1,64 @@
-"""The output layer's product ``x @ Wᵀ + b``, in fp32 on CPU through oneDNN's inner product."""
+"""The output layer's product ``x @ Wᵀ + b``, in fp32 on CPU through oneDNN's inner product
+or MKL's sgemm, whichever ``kernel_choice`` measured faster here."""
 
 from __future__ import annotations
 
 import functools
+import time
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lstmlm.model.fast.kernel_choice import choose
+
 
 def fast_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """``F.linear(x, weight, bias)``: in fp32 on CPU through oneDNN's inner product instead of MKL's sgemm.
+    """``F.linear(x, weight, bias)``: in fp32 on CPU through oneDNN's inner product or MKL's
+    sgemm, whichever ``decoder_kernel`` found faster on this machine.
 
     ``nn.Linear`` multiplies fp32 on CPU with MKL's sgemm, which runs its AVX2 code on
     x86 CPUs other than Intel's even where they have AVX-512; oneDNN picks its kernels
     by instruction set. At a word vocabulary the decoder's forward and backward
     (``aten::mkldnn_linear`` has a oneDNN backward too) are most of a step's work: on an
-    AVX-512 AMD EPYC they ran 2.0x faster (1.2x with oneDNN held to AVX2), a 2x650 step
-    at vocab 11.8k 1.5x (1.1x). Still fp32 (oneDNN's default strict fp32 math); only the
-    sums are taken in another order (relative differences about 1e-6 per product), and
-    deterministically. Under autocast, off the CPU and in ``torch.compile`` graphs:
-    plain ``F.linear``.
+    AVX-512 AMD EPYC oneDNN ran them 2.0x faster (1.2x with oneDNN held to AVX2), a 2x650
+    step at vocab 11.8k 1.5x (1.1x); on an AVX2-only EPYC MKL was 3-8% faster. Both are
+    fp32 (oneDNN's default strict fp32 math); only the sums are taken in another order
+    (relative differences about 1e-6 per product), and deterministically. Under autocast,
+    off the CPU and in ``torch.compile`` graphs: plain ``F.linear``.
     """
-    if not _onednn_linear(x, weight):
+    if not _onednn_linear(x, weight) or decoder_kernel(x.numel() // x.size(-1), weight) == "mkl":
         return F.linear(x, weight, bias)
     flat = x.reshape(-1, x.size(-1)).to_mkldnn()
     logits = torch._C._nn.mkldnn_linear(flat, weight.contiguous(), bias)
     return logits.to_dense().view(*x.shape[:-1], -1)
+
+
+PROBE_ROWS = 2048  # at most: the rows of the timed product (the ratio holds from about here on)
+
+
+def decoder_kernel(rows: int, weight: Tensor) -> str:
+    """``kernel_choice.choose`` for the decoder of ``weight`` at about ``rows`` rows."""
+    probe_rows = min(PROBE_ROWS, 1 << max(0, rows - 1).bit_length())  # rounded up to a power of 2
+    shape = (probe_rows, weight.size(1), weight.size(0))
+    return choose("decoder", shape, lambda kernel: _time_decoder(kernel, shape))
+
+
+def _time_decoder(kernel: str, shape: tuple[int, int, int]) -> float:
+    """Seconds of one forward and backward of the product at ``shape`` (rows, in, out) by ``kernel``."""
+    rows, inputs, outputs = shape
+    generator = torch.Generator().manual_seed(0)  # not the global one: dropout masks stay put
+    with torch.inference_mode(False), torch.enable_grad():
+        x = torch.rand(rows, inputs, generator=generator).requires_grad_()
+        w = torch.rand(outputs, inputs, generator=generator).requires_grad_()
+        b = torch.zeros(outputs, requires_grad=True)
+        started = time.perf_counter()
+        if kernel == "mkl":
+            y = F.linear(x, w, b)
+        else:
+            y = torch._C._nn.mkldnn_linear(x.to_mkldnn(), w, b).to_dense()
+        torch.autograd.grad(y, (x, w, b), torch.ones_like(y))
+        return time.perf_counter() - started
 
 
 _is_compiling = getattr(torch.compiler, "is_compiling", None)

@@ -1,19 +1,23 @@
 """The recurrent product ``h @ Wᵀ`` on CPU, through oneDNN with the weight packed once.
 
-On CPU in float32 the product (B × H) @ (H × 4H) with B ≈ 20 is about 25% faster through
+On CPU in float32 the product (B × H) @ (H × 4H) with B ≈ 20 can be 25% faster through
 oneDNN with the weight packed once per sequence than through MKL's sgemm, which repacks
-it on every call. ``pack`` decides whether packing pays and ``linear`` uses the packing
-when there is one. The two oneDNN ops (``mkldnn._reorder_linear_weight`` and
+it on every call, or 20% slower (``kernel_choice``: which one wins depends on the CPU and
+the shape, so it is measured). ``pack`` decides whether packing pays and ``linear`` uses
+the packing when there is one. The two oneDNN ops (``mkldnn._reorder_linear_weight`` and
 ``mkldnn._linear_pointwise``, the kernels behind ``torch.compile``'s CPU linear) are
 private, so ``onednn_works`` checks them against ``mm`` once before any use.
 """
 
 import functools
+import time
 import weakref
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
+
+from lstmlm.model.fast.kernel_choice import choose
 
 
 def linear(h: Tensor, packed: Tensor | None, weight: Tensor) -> Tensor:
@@ -34,6 +38,8 @@ def pack(weight: Tensor, batch: int, steps: int, *, keep: bool = False) -> Tenso
     when the weight is modified in place, replaced or freed.
     """
     if weight.device.type != "cpu" or weight.dtype != torch.float32 or not onednn_works():
+        return None
+    if recurrent_kernel(weight, batch) == "mkl":
         return None
     stamp = (weight.data_ptr(), weight.stride(), weight._version, batch)
     kept = _KEPT.get(id(weight))
@@ -57,6 +63,32 @@ class _Kept(NamedTuple):
 
 
 _KEPT: dict[int, _Kept] = {}  # id(weight) -> its kept packing
+
+
+PROBE_STEPS = 16  # products of one timed sequence
+
+
+def recurrent_kernel(weight: Tensor, batch: int) -> str:
+    """``kernel_choice.choose`` for products with ``weight`` on ``batch`` rows."""
+    outputs, inputs = weight.shape
+    shape = (batch, inputs, outputs, int(weight.is_contiguous()))
+    return choose("recurrent", shape, lambda kernel: _time_sequence(kernel, shape))
+
+
+def _time_sequence(kernel: str, shape: tuple[int, int, int, int]) -> float:
+    """Seconds of ``PROBE_STEPS`` products on ``shape`` (batch, in, out, contiguous weight) by
+    ``kernel``, the packing included."""
+    batch, inputs, outputs, contiguous = shape
+    generator = torch.Generator().manual_seed(0)  # not the global one: dropout masks stay put
+    weight = torch.rand(outputs, inputs, generator=generator)
+    weight = weight if contiguous else weight.t().contiguous().t()
+    h = torch.rand(batch, inputs, generator=generator)
+    with torch.no_grad():
+        started = time.perf_counter()
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight, batch) if kernel == "onednn" else None
+        for _ in range(PROBE_STEPS):
+            linear(h, packed, weight)
+        return time.perf_counter() - started
 
 
 @functools.cache
