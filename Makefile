@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 TEST_STAMP := $(VENV)/.installed-export-stamp
 DEMO_RUN ?= runs/demo
 
-.PHONY: install demo test test-fast bench figures lint typecheck format clean
+.PHONY: install demo test test-fast bench gpu-check figures lint typecheck format clean
 
 install: $(STAMP)
 
@@ -58,6 +58,16 @@ bench: install
 	fi
 	@echo "bench_quality: --minutes 2 only (~7 min); its default, 2 and 10 minutes, takes ~40 min"
 	$(BIN)/python -m scripts.bench.bench_quality --minutes 2
+
+# The GPU check (docs/gpu.md): every CUDA path of lstmlm on one GPU in at most ~8 minutes,
+# one table (part, what, figure, goal, verdict, seconds, peak MiB); exit 1 if a row failed.
+# It needs a CUDA build of torch in the venv (make install TORCH=... beforehand: this target
+# installs nothing, a lent GPU may have no network) and ../shared/data for its real run.
+# Its CPU smoke mode (--smoke, about a minute) is part of make test. Options through
+# GPU_CHECK_ARGS, e.g. GPU_CHECK_ARGS="--json gpu.json --tracebacks tracebacks.txt".
+GPU_PYTHON ?= $(BIN)/python
+gpu-check:
+	$(GPU_PYTHON) -m scripts.gpu.check $(GPU_CHECK_ARGS)
 
 # The figures in docs/: the three of "Looking inside" from the demo run (trained first if
 # $(DEMO_RUN) has none, ~2 min), the agreement experiment's (8 cells, each the demo's

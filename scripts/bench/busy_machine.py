@@ -75,7 +75,9 @@ def start_runs(args: argparse.Namespace, threads: str, folder: Path, count: int)
     for i in range(count):
         command = train_command(args, threads, folder / f"run{i}")
         runs.append(
-            subprocess.Popen(command, env=environment(args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            subprocess.Popen(
+                command, env=environment(args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
         )
     return runs
 
@@ -90,7 +92,9 @@ def finish(run: subprocess.Popen, out: Path, started: float, timeout: float) -> 
     logs = [e for e in events if e["event"] == "log"]
     steps = [0] + [e["step"] for e in logs]
     tokens_per_step = end["tokens"] / steps[-1]
-    logged = sum((b - a) * tokens_per_step / e["tokens_per_s"] for a, b, e in zip(steps, steps[1:], logs))
+    logged = sum(
+        (b - a) * tokens_per_step / e["tokens_per_s"] for a, b, e in zip(steps, steps[1:], logs, strict=False)
+    )
     return Result(end["tokens"], end["elapsed"], logged, wall)
 
 
@@ -112,7 +116,9 @@ def scenario(args: argparse.Namespace, threads: str, runs: int, busy: int) -> li
         started = time.perf_counter()
         processes = start_runs(args, threads, Path(tmp), runs)
         try:
-            return [finish(p, Path(tmp) / f"run{i}", started, args.timeout + 120) for i, p in enumerate(processes)]
+            return [
+                finish(p, Path(tmp) / f"run{i}", started, args.timeout + 120) for i, p in enumerate(processes)
+            ]
         finally:
             for p in processes:
                 p.kill()
@@ -125,7 +131,9 @@ def report(threads: str, alone: Result, pair: list[Result], beside: dict[int, Re
     rows += [(f"beside {k} busy", r) for k, r in beside.items() if k]
     for name, r in rows:
         time_ratio = r.train_s / alone.train_s
-        speed = f"{time_ratio:.2f}x time" if name.startswith("two") else f"{r.tok_per_s / alone.tok_per_s:.2f}x"
+        speed = (
+            f"{time_ratio:.2f}x time" if name.startswith("two") else f"{r.tok_per_s / alone.tok_per_s:.2f}x"
+        )
         print(
             f"{name:<22} {r.train_s:>8.1f} {r.wall_s:>7.1f} {r.tok_per_s:>9,.0f} {speed:>9} "
             f"{r.train_s / r.logged_s:>12.3f}"
