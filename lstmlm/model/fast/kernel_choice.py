@@ -13,8 +13,9 @@ PyTorch, and which one is faster depends on the CPU, not on its vendor's name:
   at 650 units but 20% slower at 200 and 10% slower at 1150 units, B=80.
 
 So ``choose`` times both on the product's own shape, alternating, a few rounds within
-about ``BUDGET_S`` seconds, and keeps the faster: in memory for the process and in
-``<cache>/kernels.json`` (``$LSTMLM_CACHE``, else ``~/.cache/lstmlm``) for later
+about ``BUDGET_S`` seconds, and keeps the faster: in memory for the process and, where
+the timings were steady (a busy machine scatters them, and a choice timed then could be
+the wrong one for good), in ``<cache>/kernels.json`` (``$LSTMLM_CACHE``, else ``~/.cache/lstmlm``) for later
 processes on the same machine (the same CPU model and flags, PyTorch version and
 instruction-set limits; a file from another machine is ignored). Both compute the same
 fp32 product; only the order of the sums differs (about 1e-6 relative per product), so
@@ -45,6 +46,7 @@ KERNELS = ("onednn", "mkl")
 PRODUCTS = ("decoder", "recurrent")
 BUDGET_S = 1.0  # timing stops after the round that passes this (at least one round each)
 ROUNDS = 3  # at most, alternating which kernel goes first
+STEADY = 1.25  # timings steady enough to keep on disk: second best / best below this
 
 Timer = Callable[[str], float]  # seconds one run of the product takes with the named kernel
 
@@ -63,23 +65,29 @@ def choose(product: str, shape: tuple[int, ...], timer: Timer, *, cache: Path | 
     file = (cache or cache_dir()) / "kernels.json"
     remeasure = os.environ.get(KERNELS_VARIABLE, "").strip() == "measure"
     known = {} if remeasure else _read_choices(file)
-    if key not in known:
-        known[key] = fastest(timer)
-        _write_choices(file, known)
-    _chosen[key] = known[key]
-    return known[key]
+    if key in known:
+        _chosen[key] = known[key]
+    else:
+        _chosen[key], steady = fastest(timer)
+        if steady:  # a choice timed while the machine was busy holds for this process only
+            _write_choices(file, {**_read_choices(file), key: _chosen[key]})
+    return _chosen[key]
 
 
-def fastest(timer: Timer, budget_s: float = BUDGET_S, rounds: int = ROUNDS) -> str:
-    """The kernel with the lowest time over alternating rounds, stopping after ``budget_s``."""
-    best = dict.fromkeys(KERNELS, float("inf"))
+def fastest(timer: Timer, budget_s: float = BUDGET_S, rounds: int = ROUNDS) -> tuple[str, bool]:
+    """The kernel with the lowest time over alternating rounds, stopping after ``budget_s``;
+    and whether the timings were steady (each kernel's second best within ``STEADY`` of its
+    best: a busy machine scatters them)."""
+    times: dict[str, list[float]] = {kernel: [] for kernel in KERNELS}
     started = time.perf_counter()
     for round_ in range(rounds):
         for kernel in KERNELS if round_ % 2 == 0 else KERNELS[::-1]:
-            best[kernel] = min(best[kernel], timer(kernel))
+            times[kernel].append(timer(kernel))
         if time.perf_counter() - started > budget_s:
             break
-    return min(KERNELS, key=best.__getitem__)
+    ranked = {kernel: sorted(seconds) for kernel, seconds in times.items()}
+    steady = all(len(t) > 1 and t[1] <= STEADY * t[0] for t in ranked.values())
+    return min(KERNELS, key=lambda kernel: ranked[kernel][0]), steady
 
 
 def pinned(product: str) -> str | None:

