@@ -50,6 +50,7 @@ bench: install
 	$(BIN)/python -m scripts.bench.bench_data
 	$(BIN)/python -m scripts.bench.bench_score
 	$(BIN)/python -m scripts.bench.bench_generate
+	$(BIN)/python -m scripts.bench.busy_machine --threads default
 	@if [ -d ../shared/peers/pytorch-examples-word_language_model ]; then \
 		echo "$(BIN)/python -m scripts.bench.bench_peer_step"; \
 		$(BIN)/python -m scripts.bench.bench_peer_step; \

@@ -17,6 +17,7 @@ back the hardest. The run's model is copied: its weights, in memory and on disk,
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,16 +55,28 @@ def dynamic_windows(
     """
     adapt = _prepare(model, settings, train_source)
     hidden = adapt.model.init_state(source.size(1), source.device)
-    with torch.backends.cudnn.flags(enabled=False):  # cuDNN's RNN backward needs train mode
-        for index in range(num_windows(source, settings.segment)):
-            x, y = get_window(source, index * settings.segment, settings.segment)
-            with torch.no_grad():  # not across the yield: the caller's grad mode is its own
-                features, new_hidden = adapt.model.features(x, hidden)
-                scored = ScoredWindow(features, adapt.model.token_loss(features, y), y)
-            yield scored
+    for index in range(num_windows(source, settings.segment)):
+        x, y = get_window(source, index * settings.segment, settings.segment)
+        with torch.no_grad():  # not across the yield: the caller's grad mode is its own
+            features, new_hidden = adapt.model.features(x, hidden)
+            scored = ScoredWindow(features, adapt.model.token_loss(features, y), y)
+        yield scored
+        with without_cudnn():  # nor the cuDNN switch: scoring uses what static evaluation uses
             loss, _ = adapt.model(x, hidden, targets=y)
             _update(adapt, torch.autograd.grad(loss.mean(), adapt.params), settings.step_size)
-            hidden = new_hidden
+        hidden = new_hidden
+
+
+def without_cudnn() -> contextlib.AbstractContextManager[None]:
+    """cuDNN off (its RNN backward needs train mode; adaptation runs in eval mode), its other
+    settings (deterministic, benchmark, TF32) as the caller left them."""
+    cudnn = torch.backends.cudnn
+    return cudnn.flags(
+        enabled=False,
+        benchmark=cudnn.benchmark,
+        deterministic=cudnn.deterministic,
+        allow_tf32=cudnn.allow_tf32,
+    )
 
 
 def _prepare(model: LanguageModel, settings: DynamicSettings, train_source: Tensor | None) -> Adaptation:
@@ -89,7 +102,7 @@ def gradient_rms(model: LanguageModel, source: Tensor, segment: int) -> list[Ten
     sums = [torch.zeros_like(p) for p in params]
     hidden = model.init_state(source.size(1), source.device)
     windows = min(num_windows(source, segment), max(1, STATS_TOKENS // (segment * source.size(1))))
-    with torch.backends.cudnn.flags(enabled=False):
+    with without_cudnn():
         for index in range(windows):
             x, y = get_window(source, index * segment, segment)
             token_loss, hidden = model(x, hidden, targets=y)

@@ -108,7 +108,10 @@ def test_eval_of_a_whole_text_carries_the_methods_over_one_stream(trained_run: P
     )  # fmt: skip
     for method in (scored["cache"], scored["dynamic"], scored["dynamic"]["with_cache"]):
         assert method["tokens"] == scored["tokens"]
-        assert method["perplexity"] == pytest.approx(scored["perplexity"], rel=1e-9)  # limits: static
+        # limits: static. The same fp32 products, grouped into other row blocks (MKL's sgemm
+        # blocks by row count): each logit within a few ulp (~1e-7 relative), the mean loss
+        # (~1) and so log(ppl) within ~1e-7
+        assert method["perplexity"] == pytest.approx(scored["perplexity"], rel=1e-7)
     assert scored["tokens"] == lstmlm.load(trained_run).perplexity(held).tokens
 
 

@@ -47,6 +47,20 @@ def test_dynamic_evaluation_with_step_size_zero_is_static_evaluation(softmax: st
     assert dynamic_loss(model, source, settings, batchify(ids(200, 2), 4)) == static
 
 
+def test_dynamic_evaluation_leaves_cudnn_settings_to_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cuDNN is off only while a segment adapts: not while the caller holds a scored
+    window, and the caller's deterministic setting survives."""
+    cudnn = torch.backends.cudnn
+    monkeypatch.setattr(cudnn, "deterministic", True)
+    model, source = small_model(), batchify(ids(), 1)
+    windows = dynamic_windows(model, source, DynamicSettings(method="sgd", lr=0.1, segment=5))
+    for _ in range(3):
+        next(windows)
+        assert cudnn.enabled and cudnn.deterministic
+    windows.close()
+    assert cudnn.enabled and cudnn.deterministic
+
+
 def test_one_dynamic_step_moves_the_weights_along_the_gradient() -> None:
     model, source = small_model(), batchify(ids(), 1)
     lr = 0.5

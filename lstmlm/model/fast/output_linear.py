@@ -27,20 +27,24 @@ def fast_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     (relative differences about 1e-6 per product), and deterministically. Under autocast,
     off the CPU and in ``torch.compile`` graphs: plain ``F.linear``.
     """
-    if not _onednn_linear(x, weight) or decoder_kernel(x.numel() // x.size(-1), weight) == "mkl":
+    if not _onednn_linear(x, weight) or decoder_kernel(weight) == "mkl":
         return F.linear(x, weight, bias)
     flat = x.reshape(-1, x.size(-1)).to_mkldnn()
     logits = torch._C._nn.mkldnn_linear(flat, weight.contiguous(), bias)
     return logits.to_dense().view(*x.shape[:-1], -1)
 
 
-PROBE_ROWS = 2048  # at most: the rows of the timed product (the ratio holds from about here on)
+PROBE_ROWS = 1024  # the rows of the timed product: about a training window's (35 x 20 ... 70 x 80)
 
 
-def decoder_kernel(rows: int, weight: Tensor) -> str:
-    """``kernel_choice.choose`` for the decoder of ``weight`` at about ``rows`` rows."""
-    probe_rows = min(PROBE_ROWS, 1 << max(0, rows - 1).bit_length())  # rounded up to a power of 2
-    shape = (probe_rows, weight.size(1), weight.size(0))
+def decoder_kernel(weight: Tensor) -> str:
+    """``kernel_choice.choose`` for the decoder of ``weight``, timed at ``PROBE_ROWS`` rows.
+
+    One choice per weight shape, whatever the rows of a call: a window scored whole and
+    the same window in segments (dynamic evaluation, the cache, ``score``) then take the
+    same sums in the same order.
+    """
+    shape = (PROBE_ROWS, weight.size(1), weight.size(0))
     return choose("decoder", shape, lambda kernel: _time_decoder(kernel, shape))
 
 
