@@ -5,6 +5,7 @@ From Python (README, "From Python")::
     import lstmlm
     lm = lstmlm.load("runs/demo")
     print(lm.generate("The keys to the cabinet", max_tokens=20, seed=1))
+    mine = lstmlm.train(data="corpus.txt", out="runs/mine", epochs=3)  # the CLI's options
 
 The names below are imported on first use, so ``import lstmlm`` loads neither torch nor
 the training loop (the command line starts fast because of it). Every error is an
@@ -26,9 +27,12 @@ if TYPE_CHECKING:
     from lstmlm.evaluation.perplexity import Evaluation
     from lstmlm.evaluation.settings import CacheSettings, DynamicSettings
     from lstmlm.scoring.surprisal import SentenceScore, TokenScore, WordScore
+    from lstmlm.train_from_python import LstmlmNotice, train
 
 _PUBLIC = {
     "load": "lstmlm.api",
+    "train": "lstmlm.train_from_python",
+    "LstmlmNotice": "lstmlm.train_from_python",
     "Model": "lstmlm.api",
     "SentenceScore": "lstmlm.scoring.surprisal",
     "TokenScore": "lstmlm.scoring.surprisal",
@@ -50,6 +54,7 @@ __all__ = [
     "DynamicSettings",
     "Evaluation",
     "LstmlmError",
+    "LstmlmNotice",
     "Model",
     "RunError",
     "RunNotFound",
@@ -59,6 +64,7 @@ __all__ = [
     "WordScore",
     "__version__",
     "load",
+    "train",
 ]
 
 

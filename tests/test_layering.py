@@ -29,12 +29,13 @@ LAYERS: list[set[str]] = [
     {"scoring"},  # minimal pairs and surprisal (reads evaluation's windows, generation's prompts)
     {"analysis"},  # traces, units, plots (scores pairs to find units)
     {"api", "training"},  # lstmlm.load(...) and lstmlm train: neither imports the other
+    {"train_from_python"},  # lstmlm.train(...): the training room, then lstmlm.load
     {"cli"},  # parse, call the library, print
     {"__main__"},  # python -m lstmlm
 ]
 ONLY_IMPORTED_BY = {
     # nothing outside training/ and the train command imports the loop
-    "training": {"training", "cli/train_command.py"},
+    "training": {"training", "cli/train_command.py", "train_from_python.py"},
 }
 THIRD_PARTY = {
     # library -> the rooms (or files) that may import it
@@ -56,6 +57,7 @@ THIRD_PARTY = {
         "analysis",
         "api",
         "training",
+        "train_from_python",
         "cli",
     },  # fmt: skip  (not config, errors, files)
 }
