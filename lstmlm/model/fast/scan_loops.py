@@ -114,6 +114,7 @@ def _lstm_forward_loop(
     with_hh, to_sigmoid = _steps(gates.narrow(2, 0, ngh)), _steps(gates.narrow(2, 0, n_sigmoid))
     i_s, f_s, g_s, o_s = _gate_steps(gates, hidden, coupled)
     hs, cells, tanh_cells = _steps(trace.hs), _steps(trace.cells), _steps(trace.tanh_cells)
+    one = torch.ones((), dtype=h0.dtype)  # a tensor: TorchScript turns a 1.0 into one per call
     h, c = h0, c0
     for t in range(len(hs)):
         i, f, g, o = i_s[t], f_s[t], g_s[t], o_s[t]
@@ -124,9 +125,9 @@ def _lstm_forward_loop(
             f.addcmul_(c, w_cf)
         if lower is not None and w_cd is not None and w_ld is not None:
             gates[t].narrow(1, ngh, hidden).addcmul_(c, w_cd).addcmul_(lower[t], w_ld)
-        g.mul_(2.0)
+        g.add_(g)  # 2u: doubling by addition is exact, and takes no scalar into TorchScript's ops
         to_sigmoid[t].sigmoid_()
-        g.mul_(2.0).sub_(1.0)  # C̃ = tanh(u) = 2σ(2u) − 1
+        g.add_(g).sub_(one)  # C̃ = tanh(u) = 2σ(2u) − 1
         c_new = cells[t]
         if coupled:  # C = f ⊙ C₋₁ + (1 − f) ⊙ C̃ = C̃ + f ⊙ (C₋₁ − C̃)
             torch.sub(c, g, out=c_new).mul_(f).add_(g)
@@ -136,7 +137,8 @@ def _lstm_forward_loop(
             c_new.addcmul_(gates[t].narrow(1, ngh, hidden), lower[t])
         if w_co is not None:
             o.addcmul_(c_new, w_co).sigmoid_()
-        tanh_c = torch.mul(c_new, 2.0, out=tanh_cells[t]).sigmoid_().mul_(2.0).sub_(1.0)
+        tanh_c = torch.add(c_new, c_new, out=tanh_cells[t]).sigmoid_()
+        tanh_c.add_(tanh_c).sub_(one)
         h = torch.mul(o, tanh_c, out=hs[t])
         c = c_new
 
