@@ -26,8 +26,10 @@ from typing import Any, Literal, overload
 
 import torch
 
+from lstmlm.data.direction import oriented_split, require_forward
 from lstmlm.data.sources import ListSource
 from lstmlm.data.tokenizer import Tokenizer
+from lstmlm.embeddings import Embedding, check_texts, embed
 from lstmlm.errors import BadArgument, BadText, LstmlmError, RunError
 from lstmlm.evaluation.methods import evaluate_run
 from lstmlm.evaluation.perplexity import Evaluation, evaluate_text
@@ -113,6 +115,7 @@ class Model:
         top_p = _real("top_p", top_p, "in (0, 1]", lambda p: 0 < p <= 1)
         seed = _integer("seed", seed, 0, SEED_MAX, bounds="in 0..2**64-1")
         _flag("stream", stream)
+        require_forward(self.run.config.model.direction, "generate")  # now, not when a stream is read
         pieces = self._pieces(prompt, max_tokens, temperature, top_k, top_p, seed)
         return pieces if stream else "".join(pieces)
 
@@ -150,6 +153,11 @@ class Model:
         pairs = zip(top.indices.tolist(), top.values.tolist(), strict=True)
         return [(self.tokenizer.decode([i]), p) for i, p in pairs]
 
+    def embed(self, texts: str | Iterable[str], layer: int = -1) -> list[Embedding]:
+        """Per text (one line each): its tokens, ``layer``'s hidden states (T, H) and a vector per
+        word (forward: after its last token; backward runs: before its first), ``lstmlm.embeddings``."""
+        return embed(self.module, self.tokenizer, check_texts(texts), layer)
+
     def perplexity(self, text_or_file: str | os.PathLike) -> Evaluation:
         """Perplexity of a text (a ``str``) or a file (a path), lines read as ``lstmlm eval``
         reads them, as one stream with the state carried, every token after the first
@@ -162,6 +170,7 @@ class Model:
         if not len(text.ids):
             raise LstmlmError("nothing to score: the text has no words")
         tokenizer, bptt = self.tokenizer, self.run.config.train.bptt
+        text = oriented_split(text, self.run.config.model.direction, tokenizer.eos_id)  # as eval reads it
         return evaluate_text(self.module, text, bptt, tokenizer.eos_id, tokenizer.kind, "text")
 
     def evaluate(

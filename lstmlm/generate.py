@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from torch import Tensor
 
+from lstmlm.data.direction import require_forward
 from lstmlm.data.tokenizer import Tokenizer
 from lstmlm.model.fast.fused_step import FusedStep
 from lstmlm.model.lm import LanguageModel
@@ -43,7 +44,10 @@ def pick_next(
 
 @torch.no_grad()
 def prime(model: LanguageModel, ids: Sequence[int]) -> tuple[Tensor, State]:
-    """Feed ``ids`` in one call; returns the last position's logits (V,) and the state."""
+    """Feed ``ids`` in one call; returns the last position's logits (V,) and the state.
+
+    A backward run predicts the token before, not the next: refused in one line."""
+    require_forward(model.cfg.direction, "generating and next-token probabilities")
     device = next(model.parameters()).device
     model.eval()
     x = torch.tensor(list(ids), dtype=torch.long, device=device).unsqueeze(1)  # (T, 1)

@@ -25,7 +25,7 @@ LAYERS: list[set[str]] = [
     {"runtime", "data"},  # device, precision, signals, process groups; text, tokenizers, batches
     {"model"},  # the cells as equations, stacks, the LM; fast paths
     {"runs"},  # the run folder: read, write, load a run
-    {"generate", "evaluation", "export"},  # sampling; perplexity and its methods; ONNX/TorchScript
+    {"generate", "evaluation", "export", "embeddings"},  # sampling; perplexity; ONNX/TorchScript; embed
     {"scoring"},  # minimal pairs and surprisal (reads evaluation's windows, generation's prompts)
     {"analysis"},  # traces, units, plots (scores pairs to find units)
     {"api", "training"},  # lstmlm.load(...) and lstmlm train: neither imports the other
@@ -53,6 +53,7 @@ THIRD_PARTY = {
         "generate",
         "evaluation",
         "export",
+        "embeddings",
         "scoring",
         "analysis",
         "api",

@@ -55,6 +55,7 @@ def inspect_(
 ) -> None:
     """Look inside: per-token gates and cell state, or the units that carry number and gender."""
     use_threads(threads)
+    from lstmlm.data.direction import require_forward
     from lstmlm.runs.folder import refuse_run_file
     from lstmlm.runs.load import load_run
     from lstmlm.runtime.device import resolve_device
@@ -70,6 +71,7 @@ def inspect_(
         raise LstmlmError(f"--agreement must be one of {', '.join(FEATURES)} (got {agreement!r})")
     ks = positive_ints(ablate, "--ablate")
     run = load_run(run_dir, device=resolve_device(device))
+    require_forward(run.config.model.direction, "inspect")  # traces and units read left to right
     nlayers = run.config.model.nlayers
     if layer is not None and not 0 <= layer < nlayers:
         raise LstmlmError(f"--layer must be in 0..{nlayers - 1} for this {nlayers}-layer model (got {layer})")

@@ -298,6 +298,7 @@ def run_info(summary: Any) -> None:
         ("parameters", f"{summary.parameters:,}"),
         ("tokenizer", f"{summary.tokenizer}{_pre_tokenization(config)}, vocabulary {summary.vocab_size:,}"),
         ("data", _data_shown(config["data"]["data"])),
+        *([("fine-tuned from", _lineage(summary.lineage))] if summary.lineage else []),
         ("steps", f"{summary.step:,}"),
         ("best valid ppl", fmt(summary.best_valid_ppl)),
         ("files", files),
@@ -309,6 +310,17 @@ def run_info(summary: Any) -> None:
         for key, value in values.items()
     ]
     console.print(key_value_table("Config", settings))
+
+
+def _lineage(lineage: dict[str, Any]) -> str:
+    """A fine-tuned run's parent (``lineage.json``): where, which weights, the vocabulary mode."""
+    vocab = f"vocabulary {lineage.get('vocab')}"
+    if lineage.get("vocab") == "extend":
+        vocab += f" ({lineage.get('shared_tokens', 0):,} shared, {lineage.get('added_tokens', 0):,} added)"
+    return (
+        f"{lineage['parent']} ({lineage.get('weights_file')}, step {lineage.get('step')}, "
+        f"sha256 {str(lineage.get('sha256'))[:12]}…), {vocab}"
+    )
 
 
 def _data_shown(data: str | list[str] | None) -> str:

@@ -43,6 +43,7 @@ def generate(
 ) -> None:
     """Sample text from a run's model, streaming tokens as they come."""
     use_threads(threads)
+    from lstmlm.data.direction import require_forward
     from lstmlm.runs.load import load_run
     from lstmlm.runtime.device import resolve_device
 
@@ -51,6 +52,7 @@ def generate(
     if not math.isfinite(temperature):
         raise LstmlmError(f"--temperature must be a finite number >= 0 (got {temperature})")
     run = load_run(run_dir, device=resolve_device(device))
+    require_forward(run.config.model.direction, "generate")
     if agreement:
         _agreement_demo(run, seed, temperature)
         return
@@ -150,7 +152,7 @@ def agreement_(
     pairs, label = load_suite(suite)
     keys = group_fields(pairs, typed, label)
     run = load_run(run_dir, device=resolve_device(device))
-    scores = score_pairs(run.model, run.tokenizer, pairs)
+    scores = score_pairs(run.model, run.tokenizer, pairs, run.config.model.direction)
     if pairs_out is not None:
         write_pair_scores(scores, pairs_out)
     rows = [a.to_dict() for a in accuracy_by(scores, keys)]
@@ -200,7 +202,8 @@ def plot(
 
 @command()
 def info(run_dir: RunDir, json_out: JsonOut = False) -> None:
-    """Show a run's config, size, vocabulary, progress and best validation perplexity."""
+    """Show a run's config, size, vocabulary, progress, best validation perplexity and, for a
+    fine-tuned run, its parent (lineage.json)."""
     from lstmlm.runs.folder import describe
 
     summary = describe(run_dir)

@@ -45,7 +45,8 @@ def score_(
     is scored after an <eos> and closed by one, as in training; <eos> counts
     in the sentence total. Every line with text is scored (blank lines are
     skipped); --file - reads stdin. --json adds to each line's object where
-    it came from: source (the file, "stdin" or "text") and line (its number).
+    it came from: source (the file, "stdin" or "text") and line (its number),
+    and direction: a backward run scores each word given the words after it.
     """
     use_threads(threads)
     lines, source = _input_lines(text, file)
@@ -55,13 +56,17 @@ def score_(
     model = load(run_dir, weights="last" if last else "best", device=resolve_device(device))
     scores = model.score(lines, context=context)
     numbers = [number for number, line in enumerate(lines, 1) if line.strip()]  # the lines scored
+    direction = model.run.config.model.direction  # backward: each word given the words to its right
     if jsonl:
         for number, score in zip(numbers, scores, strict=True):
-            print(json.dumps({**score.to_dict(), "source": source, "line": number}, ensure_ascii=False))
+            row = {**score.to_dict(), "source": source, "line": number, "direction": direction}
+            print(json.dumps(row, ensure_ascii=False))
         return
     unk = model.tokenizer.unk_id
     report.surprisal_tables(scores, unk_token=None if unk is None else model.tokenizer.decode([unk]))
     report.info(report.score_source(source, scores, context=context))
+    if direction == "backward":
+        report.info("a backward run: each word's surprisal is given the words to its right (and later lines)")
 
 
 def _input_lines(text: list[str] | None, file: Path | None) -> tuple[list[str], str]:

@@ -26,7 +26,7 @@ LSTM_TYPE_CELLS = ("lstm", "lstm-eq", "peephole", "coupled", "depth-gated")
 TOKENIZERS = ("word", "char", "bpe")
 PRE_TOKENIZERS = ("whitespace", "punct", "wikitext")  # data/pre_tokenize.py
 OPTIMIZERS = ("sgd", "adamw", "ntasgd")
-SCHEDULES = ("plateau", "cosine", "linear", "constant")
+SCHEDULES = ("plateau", "cosine", "linear", "constant", "stlr")  # stlr: Howard & Ruder 2018
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SOFTMAXES = ("full", "adaptive")
@@ -48,6 +48,40 @@ def check_positive(name: str, value: float, *, allow_zero: bool = False) -> None
     if not ok or (isinstance(value, float) and not math.isfinite(value)):
         bound = ">= 0" if allow_zero else "> 0"
         raise LstmlmError(f"--{name} must be {bound} (got {value})")
+
+
+def model_parts(nlayers: int) -> tuple[str, ...]:
+    """The parts ``--freeze`` names and the layers of ``--layer-lr-decay`` and ``--unfreeze-every``,
+    bottom to top: the embedding, each recurrent layer, the decoder (the output layer)."""
+    return ("embedding", *(f"rnn.{i}" for i in range(nlayers)), "decoder")
+
+
+def parse_parts(text: str) -> tuple[str, ...]:
+    """``--freeze``'s comma-separated part names, each checked for its form (not yet against nlayers)."""
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    for name in names:
+        index = name.removeprefix("rnn.")
+        if name not in ("embedding", "decoder") and not (name.startswith("rnn.") and index.isdigit()):
+            raise LstmlmError(
+                f"--freeze: unknown part {name!r} (the parts: embedding, rnn.0, rnn.1, ..., decoder)"
+            )
+    return names
+
+
+def check_frozen_parts(frozen: tuple[str, ...], nlayers: int, tied: bool) -> None:
+    """Every frozen part exists, and something is left to train (with tied weights a frozen
+    decoder freezes the shared matrix, which is all the embedding holds)."""
+    parts = model_parts(nlayers)
+    unknown = [name for name in frozen if name not in parts]
+    if unknown:
+        raise LstmlmError(
+            f"--freeze: no part {unknown[0]!r} in a model of {nlayers} recurrent layer(s) "
+            f"(its parts: {', '.join(parts)})"
+        )
+    held = set(frozen) | ({"embedding"} if tied and "decoder" in frozen else set())
+    if held >= set(parts):
+        why = "" if "embedding" in frozen else " (with tied weights the decoder holds the embedding)"
+        raise LstmlmError(f"--freeze {','.join(frozen)} freezes the whole model{why}: nothing would train")
 
 
 def option(

@@ -20,6 +20,8 @@ from lstmlm.config.fields import (
 )
 from lstmlm.errors import LstmlmError
 
+DIRECTIONS = ("forward", "backward")  # which way a model reads its text (``direction``)
+
 
 @dataclass
 class ModelConfig:
@@ -32,6 +34,13 @@ class ModelConfig:
     """
 
     cell: str = option("lstm", "Recurrent cell.", choices=CELLS)
+    direction: str = option(
+        "forward",
+        "Which way the model reads: forward (left to right, the next token) or backward (right to left, "
+        "the token before; each split's tokens reversed, so the carried state runs backwards: "
+        "flair's backward LM, Akbik et al. 2018).",
+        choices=DIRECTIONS,
+    )
     ntoken: int = derived(0, "the vocabulary size, from the tokenizer")
     emsize: int = option(200, "Embedding size.")
     nhid: int = option(200, "Hidden units per layer.")

@@ -9,6 +9,7 @@ is enough to rebuild the tokenizer's data pipeline, the model and the training.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -25,11 +26,16 @@ from lstmlm.config.fields import (
     XLSTM_SGD_LR,
     build_section,
     check_choices,
+    check_frozen_parts,
     check_positive,
     option,
+    parse_parts,
 )
 from lstmlm.config.model import ModelConfig
 from lstmlm.errors import LstmlmError
+
+INIT_WEIGHTS = ("best", "last")  # --init-from: which of the parent run's weights
+VOCAB_MODES = ("keep", "extend")  # --init-from: the parent's vocabulary as it is, or with the new text's
 
 
 @dataclass
@@ -69,6 +75,12 @@ class DataConfig:
     )
     test_split: str = option("test", "Hugging Face dataset: the test split.")
     dataset_config: str | None = option(None, "Hugging Face dataset: configuration name.")
+    vocab: str = option(
+        "keep",
+        "--init-from: keep the parent run's vocabulary (new words become <unk>), or extend it with the new "
+        "text's (new rows start at the mean of the parent's, as in ULMFiT).",
+        choices=VOCAB_MODES,
+    )
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -118,11 +130,31 @@ class TrainConfig:
     schedule: str = option(
         "plateau",
         "plateau: lr /= --anneal-factor when valid loss stops improving; cosine, linear: decay to 0 "
-        "at the last step or the --max-time deadline, whichever comes first.",
+        "at the last step or the --max-time deadline, whichever comes first; stlr: ULMFiT's slanted "
+        "triangle, up for --stlr-cut-frac of the run, then down to lr / --stlr-ratio.",
         choices=SCHEDULES,
     )
     anneal_factor: float = option(4.0, "Plateau schedule: divide lr by this.")
     warmup_steps: int = option(0, "Raise the lr linearly from 0 over the first N steps.")
+    # ULMFiT's pieces (Howard & Ruder 2018; training/layer_groups.py): none may change on
+    # --resume, since each changes the arithmetic of the steps
+    stlr_cut_frac: float = option(0.1, "--schedule stlr: the share of the run over which the lr rises.")
+    stlr_ratio: float = option(32.0, "--schedule stlr: how much smaller the lowest lr is than --lr.")
+    layer_lr_decay: float = option(
+        1.0,
+        "Discriminative learning rates: each layer below the top (the decoder) trains at the lr of the "
+        "one above / F, the embedding lowest (1 = one lr; ULMFiT: 2.6).",
+    )
+    unfreeze_every: int = option(
+        0,
+        "Gradual unfreezing: train the decoder alone, then one more layer downwards every N steps "
+        "(0 = all at once).",
+    )
+    freeze: str = option(
+        "",
+        "Parts never trained, comma-separated: embedding, rnn.0 (the first recurrent layer), rnn.1, ..., "
+        "decoder; tied weights: either one freezes the shared matrix.",
+    )
     variable_bptt: bool = option(
         False, "AWD-LSTM's variable window length: about N(bptt, 5), lr scaled by length / bptt."
     )
@@ -160,6 +192,15 @@ class TrainConfig:
         resumable=True,  # weights and optimizer state are fp32 in every precision
     )
     compile: bool = option(False, "torch.compile the model for training.", resumable=True)
+    # fine-tuning (training/init_from.py): the parent run's architecture, tokenizer and weights
+    init_from: str | None = option(
+        None,
+        "Fine-tune a trained run: start from its weights, with its architecture and tokenizer "
+        "(--vocab keep or extend); a [model] setting given must equal the run's.",
+    )
+    init_weights: str = option(
+        "best", "--init-from: the run's best weights on valid, or its last checkpoint.", choices=INIT_WEIGHTS
+    )
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -191,9 +232,28 @@ class TrainConfig:
             raise LstmlmError(f"--seed must be between 0 and 2**64-1 (got {self.seed})")
         if self.anneal_factor <= 1.0:
             raise LstmlmError(f"--anneal-factor must be > 1 (got {self.anneal_factor})")
+        self._check_ulmfit()
         self.lr_defaulted = self.lr == 0.0  # not a field: RunConfig may pick the cell's default
         if self.lr_defaulted:
             self.lr = DEFAULT_LR[self.optimizer]
+
+    def _check_ulmfit(self) -> None:
+        """ULMFiT's pieces, as far as they can be checked without the model (``RunConfig`` does the rest)."""
+        check_positive("layer-lr-decay", self.layer_lr_decay)
+        check_positive("unfreeze-every", self.unfreeze_every, allow_zero=True)
+        if not 0.0 < self.stlr_cut_frac < 1.0:
+            raise LstmlmError(f"--stlr-cut-frac must be > 0 and < 1 (got {self.stlr_cut_frac})")
+        if not 1.0 <= self.stlr_ratio < math.inf:
+            raise LstmlmError(f"--stlr-ratio must be >= 1 (got {self.stlr_ratio})")
+        if self.schedule != "stlr" and (self.stlr_cut_frac, self.stlr_ratio) != (0.1, 32.0):
+            raise LstmlmError(
+                f"--stlr-cut-frac and --stlr-ratio apply to --schedule stlr, not {self.schedule}"
+            )
+        parse_parts(self.freeze)
+
+    def frozen_parts(self) -> tuple[str, ...]:
+        """``--freeze`` as part names (``config.fields.model_parts``)."""
+        return parse_parts(self.freeze)
 
 
 @dataclass
@@ -205,6 +265,9 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.train.lr_defaulted and self.model.cell in XLSTM_CELLS and self.train.optimizer != "adamw":
             self.train.lr = XLSTM_SGD_LR
+        check_frozen_parts(self.train.frozen_parts(), self.model.nlayers, self.model.tied)
+        if self.train.init_from is None and (self.data.vocab, self.train.init_weights) != ("keep", "best"):
+            raise LstmlmError("--vocab and --init-weights apply to fine-tuning: give --init-from RUN")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -4,6 +4,8 @@ Every kind is a plain `tokenizers.Tokenizer` saved as a standard ``tokenizer.jso
 the kind is read back from its pre-tokenizer (ByteLevel = bpe, a split into single
 characters = char, else word), and so is the word kind's ``pre_tokenize`` choice
 (``pre_tokenize.py``; a tokenizer saved before the choice existed reads as whitespace).
+``extend_tokenizer`` appends a new text's units to a word or char tokenizer, the old ids
+unchanged (fine-tuning, ``train --vocab extend``).
 
 The specials ``<unk>`` (id 0) and ``<eos>`` (id 1) live in the model vocabulary but are
 not registered as "added tokens", so their spellings are never matched inside text:
@@ -18,6 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterable, Iterator, Sequence, Sized
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,6 +79,56 @@ def train_tokenizer(
         return Tokenizer(_word_pipeline(vocab, pre_tokenize))
     vocab = _count_units(_char_pipeline({}), batches, vocab_size, min_freq)
     return Tokenizer(_char_pipeline(vocab))
+
+
+@dataclass(frozen=True)
+class Extension:
+    """A parent tokenizer extended with a new text's units (``extend_tokenizer``)."""
+
+    tokenizer: Tokenizer
+    shared: int  # units of the new text's vocabulary the parent already had (specials apart)
+    added: int  # units appended after the parent's, in the new text's frequency order
+
+
+def extend_tokenizer(
+    parent: Tokenizer,
+    lines: LineSource | Iterable[str],
+    *,
+    vocab_size: int = 0,
+    min_freq: int = 1,
+    on_progress: Progress | None = None,
+) -> Extension:
+    """``parent`` (word or char) with the units of ``lines`` it lacks appended, its ids unchanged.
+
+    The new text's vocabulary is the one a new run would learn from it (same kind and
+    pre-tokenization as the parent; ``vocab_size`` and ``min_freq`` of the new run); its units
+    missing from the parent get the ids after the parent's, most frequent first. bpe is
+    refused: its merges are learned jointly, and merges learned on the new text alone would
+    cut words the parent's merges already cover into other pieces.
+    """
+    if parent.kind == "bpe":
+        raise LstmlmError(
+            "--vocab extend works for word and char tokenizers, not bpe (its merges cannot be extended "
+            "without changing how known words are cut); use --vocab keep: bpe has no <unk>"
+        )
+    pre_tokenize = parent.pre_tokenize or pre.DEFAULT
+    fresh = train_tokenizer(
+        parent.kind,
+        lines,
+        vocab_size=vocab_size,
+        min_freq=min_freq,
+        pre_tokenize=pre_tokenize,
+        on_progress=on_progress,
+    )
+    known = parent._hf.get_vocab()
+    learned = fresh._hf.get_vocab()
+    units = [unit for unit in sorted(learned, key=learned.__getitem__) if unit not in SPECIALS]
+    new_units = [unit for unit in units if unit not in known]
+    vocab = dict(known)
+    for unit in new_units:
+        vocab[unit] = len(vocab)
+    hf = _word_pipeline(vocab, pre_tokenize) if parent.kind == "word" else _char_pipeline(vocab)
+    return Extension(Tokenizer(hf), shared=len(units) - len(new_units), added=len(new_units))
 
 
 def _word_pipeline(vocab: dict[str, int], pre_tokenize: str) -> HFTokenizer:

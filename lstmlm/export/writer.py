@@ -194,6 +194,7 @@ def describe(
             "vocab_size": cfg.ntoken,
             "softmax": cfg.softmax,
             "tied": cfg.tied,
+            "direction": cfg.direction,  # backward: feed each text's tokens right to left
         },
         "tokens": {"dtype": "int64", "eos_id": run.tokenizer.eos_id, "unk_id": run.tokenizer.unk_id},
         "logits": logits,

@@ -5,6 +5,7 @@ Layout (see README "Runs and checkpoints")::
     RUN_DIR/
       config.json            resolved RunConfig
       data.json              the --data path and each split's fingerprint (provenance.py)
+      lineage.json           a fine-tuned run's parent: path, weights' sha256, step, vocabulary mode
       tokenizer.json         HF tokenizers file
       model.safetensors      latest weights (metadata: step)
       train_state.pt         optimizer, schedule, RNG states, data position, carried state (step)
@@ -46,11 +47,12 @@ PREV_STATE = "train_state.prev.pt"
 BEST = "best.safetensors"
 METRICS = "metrics.jsonl"
 DATA_RECORD = "data.json"  # written by provenance.py
+LINEAGE = "lineage.json"  # a fine-tuned run's parent (training/init_from.py)
 LOCK = ".lock"
 MARK = ".lstmlm-run"
 MARK_TEXT = b"lstmlm run folder: lstmlm train --overwrite replaces only folders with this file\n"
 #: what ``train --overwrite`` removes (``.lock`` and the mark stay while it writes)
-RUN_FILES = (CONFIG, DATA_RECORD, TOKENIZER, MODEL, STATE, PREV_MODEL, PREV_STATE, BEST, METRICS)
+RUN_FILES = (CONFIG, DATA_RECORD, LINEAGE, TOKENIZER, MODEL, STATE, PREV_MODEL, PREV_STATE, BEST, METRICS)
 #: a run folder's own files: no command's output option may replace one of them
 OWN_FILES = (*RUN_FILES, LOCK, MARK)
 HEADER_BYTES_MAX = 100_000_000  # a safetensors header larger than this is a damaged file
@@ -158,6 +160,25 @@ def read_config(run_dir: Path) -> RunConfig:
     return RunConfig.from_dict(raw, source=str(path))
 
 
+def write_lineage(run_dir: Path, lineage: dict[str, Any]) -> None:
+    """Record where a fine-tuned run came from (``training/init_from.py`` says what it holds)."""
+    write_atomic(run_dir / LINEAGE, (json.dumps(lineage, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_lineage(run_dir: Path) -> dict[str, Any] | None:
+    """A fine-tuned run's ``lineage.json``; None for a run trained from scratch."""
+    path = run_dir / LINEAGE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise LstmlmError(f"{path}: not readable JSON ({e})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("parent"), str):
+        raise LstmlmError(f"{path}: not an lstmlm lineage record (no parent)")
+    return raw
+
+
 # ---------------------------------------------------------------- weights headers
 
 
@@ -211,6 +232,7 @@ class RunSummary:
     best_valid_ppl: float | None
     config: dict[str, Any]
     files: dict[str, int]  # name -> bytes
+    lineage: dict[str, Any] | None = None  # a fine-tuned run's parent (lineage.json)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -234,6 +256,7 @@ def describe(run_dir: Path) -> RunSummary:
         best_valid_ppl=best_valid_ppl(run_dir),
         config=config.to_dict(),
         files={p.name: p.stat().st_size for p in sorted(run_dir.iterdir()) if p.is_file()},
+        lineage=read_lineage(run_dir),
     )
 
 

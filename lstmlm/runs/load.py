@@ -23,6 +23,7 @@ import torch
 
 from lstmlm.config import RunConfig, replace
 from lstmlm.data.corpus import Corpus, load_corpus
+from lstmlm.data.direction import FORWARD, oriented_split
 from lstmlm.data.sources import LineSource, ListSource, Progress, decode_utf8, split_lines
 from lstmlm.data.text_file import scan_text_file
 from lstmlm.data.text_files import pattern_files
@@ -43,10 +44,14 @@ def stage_progress(on_data: DataProgress | None, stage: str) -> Progress | None:
     return None if on_data is None else lambda done, total: on_data(stage, done, total)
 
 
-def encode(corpus: Corpus, split: str, tokenizer: Tokenizer, on_data: DataProgress | None) -> EncodedSplit:
-    """``split`` of ``corpus`` as token ids, through the shared token cache."""
+def encode(
+    corpus: Corpus, split: str, tokenizer: Tokenizer, on_data: DataProgress | None, direction: str = FORWARD
+) -> EncodedSplit:
+    """``split`` of ``corpus`` as token ids, through the shared token cache, in the order a
+    ``direction`` model reads them (``oriented``: training and eval both read splits here)."""
     on_progress = stage_progress(on_data, f"encode {split}")
-    return encode_split(corpus.splits[split], tokenizer, cache_dir=cache_dir(), on_progress=on_progress)
+    encoded = encode_split(corpus.splits[split], tokenizer, cache_dir=cache_dir(), on_progress=on_progress)
+    return oriented_split(encoded, direction, tokenizer.eos_id)
 
 
 def run_split(run: Run, split: str, data: str | None, *, on_data: DataProgress | None = None) -> EncodedSplit:
@@ -102,6 +107,7 @@ def read_text(run: Run, split: str, data: str | None, *, on_data: DataProgress |
         if data is None:
             raise LstmlmError("the whole text is scored for a file or stdin only: give one as data")
         encoded, name = whole_text(data, run.tokenizer, on_data=on_data)
+        encoded = oriented_split(encoded, run.config.model.direction, run.tokenizer.eos_id)
         return ScoredText(encoded, WHOLE, "stdin" if data == STDIN else "data", data, name)
     other = {"data": data, "valid_data": None, "test_data": None}  # other text: none of the run's splits
     data_config = run.config.data if data is None else replace(run.config, data=other).data
@@ -111,7 +117,7 @@ def read_text(run: Run, split: str, data: str | None, *, on_data: DataProgress |
         raise LstmlmError(f"{corpus.name} has no {split!r} split (available: {available})")
     if data is None:
         check_unchanged(run.dir, corpus, (split,), "pass --data to score other text on purpose")
-    encoded = encode(corpus, split, run.tokenizer, on_data)
+    encoded = encode(corpus, split, run.tokenizer, on_data, run.config.model.direction)
     if data is None:
         return ScoredText(encoded, split, "run", run.config.data.data, corpus.name)
     return ScoredText(encoded, split, "data", data, corpus.name)

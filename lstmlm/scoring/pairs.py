@@ -24,6 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from lstmlm.data.direction import FORWARD, oriented_line
 from lstmlm.data.tokenizer import Tokenizer
 from lstmlm.errors import LstmlmError
 from lstmlm.files import write_atomic
@@ -216,9 +217,10 @@ def token_logprobs(
     return results
 
 
-def line_ids(tokenizer: Tokenizer, sentence: str) -> list[int]:
-    """A sentence as a whole line: ``<eos>`` before (context) and after (scored)."""
-    return [tokenizer.eos_id, *tokenizer.encode(sentence), tokenizer.eos_id]
+def line_ids(tokenizer: Tokenizer, sentence: str, direction: str = FORWARD) -> list[int]:
+    """A sentence as a whole line: ``<eos>`` before (context) and after (scored); a backward
+    model reads its tokens right to left (``oriented_line``)."""
+    return [tokenizer.eos_id, *oriented_line(tokenizer.encode(sentence), direction), tokenizer.eos_id]
 
 
 def differing_word(good: str, bad: str) -> int | None:
@@ -240,17 +242,23 @@ def word_span(tokenizer: Tokenizer, words: list[str], index: int) -> tuple[int, 
     return 1 + len(before), 1 + len(through)  # +1 for the leading <eos>
 
 
-def score_pairs(model: LanguageModel, tokenizer: Tokenizer, pairs: Sequence[SuitePair]) -> list[PairScore]:
-    """Both rules for every pair, and the ``<unk>`` tokens the pair's two lines contain."""
+def score_pairs(
+    model: LanguageModel, tokenizer: Tokenizer, pairs: Sequence[SuitePair], direction: str = FORWARD
+) -> list[PairScore]:
+    """Both rules for every pair, and the ``<unk>`` tokens the pair's two lines contain.
+
+    A ``backward`` model scores each sentence right to left: its log-probability is that of
+    the whole sentence all the same (the chain rule read the other way), so the sentence rule
+    holds; the prefix rule (the word given the words before it) has no value for it (None)."""
     sequences = []
     for pair in pairs:
-        sequences += [line_ids(tokenizer, pair.good), line_ids(tokenizer, pair.bad)]
+        sequences += [line_ids(tokenizer, pair.good, direction), line_ids(tokenizer, pair.bad, direction)]
     logprobs = token_logprobs(model, sequences)
     scores = []
     for i, pair in enumerate(pairs):
         good_lp, bad_lp = logprobs[2 * i], logprobs[2 * i + 1]
         prefix_good = prefix_bad = None
-        index = differing_word(pair.good, pair.bad)
+        index = differing_word(pair.good, pair.bad) if direction == FORWARD else None
         if index is not None:
             spans = (
                 word_span(tokenizer, pair.good.split(), index),

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from lstmlm.data.direction import BACKWARD, oriented_line
 from lstmlm.data.tokenizer import Tokenizer
 from lstmlm.evaluation.perplexity import scored_windows
 from lstmlm.model.lm import LanguageModel
@@ -79,9 +80,12 @@ def score_lines(
     """Score each of ``lines`` (see the module docstring); blank lines are not scored.
 
     Linear in the text's length: the model reads at most ``WINDOW`` positions of a stream per
-    call, and the words are found by encoding each once (``_words``)."""
+    call, and the words are found by encoding each once (``_words``). A backward model
+    (``_backward_logprobs``) gives each token log P(token | the tokens to its right)."""
     lines, encoded, stream = line_stream(tokenizer, lines)
-    if context:
+    if model.cfg.direction == BACKWARD:
+        logprobs = _backward_logprobs(model, tokenizer.eos_id, encoded, context=context)
+    elif context:
         logprobs = _per_line(_carried_logprobs(model, stream), encoded)
     else:
         logprobs = _fresh_logprobs(model, tokenizer.eos_id, encoded)
@@ -90,6 +94,25 @@ def score_lines(
         _sentence(tokenizer, line, ids, lps, pieces)
         for line, ids, lps in zip(lines, encoded, logprobs, strict=True)
     ]
+
+
+def _backward_logprobs(
+    model: LanguageModel, eos_id: int, encoded: Sequence[list[int]], *, context: bool
+) -> list[list[float]]:
+    """A backward model's log-probs of each line, in reading order, its ``<eos>`` last.
+
+    Each line is read right to left after an ``<eos>`` and closed by one, as the model read its
+    training text (``data/direction.py``); with ``context`` the lines also run last to first,
+    the state carried, so a line is predicted from the lines after it. The closing ``<eos>``
+    scores the line's start given all of it, so a line's total is log P(line) as a forward
+    model's is, and a word's tokens sum to log P(word | the text to its right)."""
+    read = [oriented_line(ids, BACKWARD) for ids in encoded]
+    if context:
+        stream = [eos_id] + [t for ids in reversed(read) for t in [*ids, eos_id]]
+        per_line = _per_line(_carried_logprobs(model, stream), read[::-1])[::-1]
+    else:
+        per_line = _fresh_logprobs(model, eos_id, read)
+    return [lps[-2::-1] + lps[-1:] for lps in per_line]  # tokens back in reading order, <eos> last
 
 
 def _fresh_logprobs(model: LanguageModel, eos_id: int, encoded: Sequence[list[int]]) -> list[list[float]]:

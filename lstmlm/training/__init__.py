@@ -9,7 +9,7 @@ Read the loop in this order:
 3. ``loop.py``: the session's state and its pieces: step, account, log, evaluate, save;
 4. ``step.py``: one BPTT window: forward, backward, clip, the non-finite verdict;
 5. ``schedule.py`` (windows, steps, the lr at each step) and ``optim.py`` (SGD, AdamW,
-   NT-ASGD's averaged weights);
+   NT-ASGD's averaged weights), with ``layer_groups.py`` (ULMFiT's per-layer lr and freezing);
 6. ``resume_state.py``: what a checkpoint holds besides the weights, for an exact resume;
 7. ``tensorboard.py``: the optional TensorBoard log of the same events.
 """

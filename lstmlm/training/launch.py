@@ -3,6 +3,8 @@
 ``plan_run`` checks what ``--out`` already holds (refusing to clobber a run) and which
 settings a resume may change; ``start_training`` prepares the corpus, the tokenizer and
 the token caches, the run folder and the seeded model, and hands over to ``train.train``.
+With ``--init-from`` the architecture, tokenizer and weights come from a trained run
+(``training/init_from.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from lstmlm.runtime import distributed
 from lstmlm.runtime.device import keep_freed_memory, resolve_device, seed_everything
 from lstmlm.runtime.precision import fp32_recurrence_notice, resolve_precision
 from lstmlm.runtime.signals import signals_stop_at_once
+from lstmlm.training import init_from
 from lstmlm.training.resume_state import TrainState
 from lstmlm.training.train import Splits, train
 
@@ -90,6 +93,12 @@ def plan_run(
     """The config to train with, after checking what ``out`` already holds."""
     if resume and overwrite:
         raise LstmlmError("--resume and --overwrite contradict each other; pick one")
+    parent = init_from.requested(file_values, flags)
+    if resume and flags.get("train", {}).get("init_from") is not None:
+        raise LstmlmError(
+            "--init-from and --resume contradict each other: a fine-tuned run resumes from its own "
+            "checkpoint; leave --init-from out"
+        )
     if out.exists() and not out.is_dir():
         raise LstmlmError(f"--out {out} is a file, not a folder")
     has_run = out.is_dir() and run_folder.is_run(out)
@@ -122,6 +131,8 @@ def plan_run(
         raise LstmlmError(
             f"--out {out} is a non-empty folder that is not an lstmlm run: {run_folder.not_a_run(out)}"
         )
+    if parent is not None:  # the parent's architecture and tokenizer kind (training/init_from.py)
+        file_values, flags = init_from.inherit(out, parent, file_values, flags)
     return with_resolved_data(resolve(file_values, flags))
 
 
@@ -207,8 +218,17 @@ def _start_training(
             raise LstmlmError(f"{corpus.name} has no validation split")
         if resume:
             check_unchanged(out, corpus, tuple(corpus.splits), "resuming needs the text it was trained on")
+            for message in init_from.lineage_warnings(out):
+                warn(message)
+        parent = init_from.read_parent(config) if init_from.starts_from_parent(out, config, resume) else None
         if resume:
             tokenizer = Tokenizer.load(out / run_folder.TOKENIZER)
+        elif parent is not None:
+            progress, train_text = stage_progress(on_data, "tokenizer"), corpus.splits["train"]
+            new_tokenizer = parent.new_tokenizer  # kept or extended once, sent to every rank as its JSON
+            tokenizer = Tokenizer.from_json(
+                distributed.from_main(lambda: new_tokenizer(config.data, train_text, progress).to_json())
+            )
         else:
             progress = stage_progress(on_data, "tokenizer")
             tokenizer = Tokenizer.from_json(  # trained once, sent to every rank as its JSON
@@ -216,16 +236,33 @@ def _start_training(
             )
         config = replace(config, model={"ntoken": tokenizer.vocab_size})
         encoded = distributed.main_first(
-            lambda: {name: encode(corpus, name, tokenizer, on_data) for name in ("train", "valid")}
+            lambda: {
+                name: encode(corpus, name, tokenizer, on_data, config.model.direction)
+                for name in ("train", "valid")
+            }
         )
         splits = make_splits(encoded, config)
         seed_everything(config.train.seed)
         model = LanguageModel(config.model)
+        lineage = None
+        if parent is not None:  # its weights, before the run folder is touched
+            parent.load_into(model, tokenizer)
+        if parent is not None and not resume:
+            lineage = parent.lineage(tokenizer, encoded["train"].ids, config.data.vocab)
+            warn(init_from.note(lineage))
 
         with contextlib.ExitStack() as folder:
             checkpoint = distributed.main_first(
                 lambda: _open_run_folder(
-                    out, config, tokenizer, corpus, folder, resume=resume, overwrite=overwrite, warn=warn
+                    out,
+                    config,
+                    tokenizer,
+                    corpus,
+                    folder,
+                    resume=resume,
+                    overwrite=overwrite,
+                    warn=warn,
+                    lineage=lineage,
                 )
             )
             state = train(
@@ -235,7 +272,9 @@ def _start_training(
         test = None
         if corpus.splits.get("test"):
             best = load_run(out, best=True, device=device)
-            test_ids = distributed.main_first(lambda: encode(corpus, "test", tokenizer, on_data))
+            test_ids = distributed.main_first(
+                lambda: encode(corpus, "test", tokenizer, on_data, config.model.direction)
+            )
             test = evaluate_split(best.model, test_ids, config, "test", tokenizer.kind)
     return TrainOutcome(config, state, test, corpus.name)
 
@@ -275,10 +314,11 @@ def _open_run_folder(
     resume: bool,
     overwrite: bool,
     warn: Callable[[str], None],
+    lineage: dict[str, Any] | None = None,
 ) -> ckpt.Checkpoint | None:
     """The checkpoint to resume from. Rank 0 first takes the run lock (held until ``folder``
     closes), clears what ``--overwrite`` replaces (only in a folder lstmlm made, saying what it
-    removes), marks a new run and writes the tokenizer, data record and config.
+    removes), marks a new run and writes the tokenizer, data record, lineage (fine-tuning) and config.
     A new run that fails before its first checkpoint is undone as ``folder`` closes."""
     if not distributed.current().is_main:
         return ckpt.latest_checkpoint(out) if resume else None
@@ -304,6 +344,8 @@ def _open_run_folder(
     else:
         tokenizer.save(out / run_folder.TOKENIZER)
         record_data(out, corpus)
+        if lineage is not None:
+            run_folder.write_lineage(out, lineage)
     run_folder.write_config(out, config)  # on resume: records the allowed changes (more epochs, ...)
     if resume and not (out / run_folder.MARK).exists():
         run_folder.mark_run(out)  # a run trained before the mark: marked now

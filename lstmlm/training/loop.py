@@ -57,6 +57,7 @@ from lstmlm.runs import folder as run_folder
 from lstmlm.runs.metrics import MetricsLog
 from lstmlm.runtime import distributed
 from lstmlm.runtime.precision import Precision
+from lstmlm.training.layer_groups import Freezing
 from lstmlm.training.optim import WeightAverage, nonmonotone_trigger
 from lstmlm.training.resume_state import TrainState, resume_payload
 from lstmlm.training.schedule import epoch_windows, scheduled_lr
@@ -109,6 +110,7 @@ class Loop:
     on_event: events.EventCallback
     clock: Callable[[], float] = time.perf_counter  # seconds; tests inject one for --max-time
     average: WeightAverage | None = None  # NT-ASGD's, from its switch on
+    freezing: Freezing | None = None  # --freeze, --unfreeze-every: what trains at each step
     lr: float = 0.0  # of the last step
     interval: Interval = field(init=False)
     last_save: float = field(init=False)  # ``time.monotonic()`` of the session's start or last save
@@ -168,8 +170,10 @@ class Loop:
         """Train on window ``index`` of the epoch, then take or skip the update as all ranks agree."""
         tc, state = self.config.train, self.state
         self.lr = self.next_lr() * (x.size(0) / tc.bptt if tc.variable_bptt else 1.0)
-        for param_group in self.optimizer.param_groups:
-            param_group["lr"] = self.lr
+        for param_group in self.optimizer.param_groups:  # --layer-lr-decay: each part's share
+            param_group["lr"] = self.lr * param_group.get("lr_scale", 1.0)
+        if self.freezing is not None:
+            self.freezing.apply(state.step)
         first_stream = self.group.rank * self.streams  # this rank's streams in dropout masks
         loss, norm, hidden = train_step(
             self.model,

@@ -18,14 +18,20 @@ import torch
 from torch import Tensor, nn
 
 from lstmlm.config import RunConfig
+from lstmlm.training.layer_groups import param_groups
 
 
 def make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer:
-    """``--optimizer``: SGD (also NT-ASGD's, before and after its switch) or AdamW."""
+    """``--optimizer``: SGD (also NT-ASGD's, before and after its switch) or AdamW.
+
+    Its parameter groups are ``layer_groups.param_groups``'s: one per part of the model with
+    ``--layer-lr-decay``, each with the ``lr_scale`` the loop multiplies the step's lr by.
+    """
     tc = config.train
+    groups = param_groups(model, config)
     if tc.optimizer == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    return torch.optim.SGD(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        return torch.optim.AdamW(groups, lr=tc.lr, weight_decay=tc.weight_decay)
+    return torch.optim.SGD(groups, lr=tc.lr, weight_decay=tc.weight_decay)
 
 
 def nonmonotone_trigger(valid_losses: Sequence[float], nonmono: int) -> bool:

@@ -10,8 +10,9 @@ epoch's windows are the same on every rank and after a resume.
 The lr: ``plateau`` keeps the lr the loop anneals at evaluations, ``constant`` keeps
 ``--lr``; ``cosine`` and ``linear`` decay from ``--lr`` to 0 over the run, where the run
 ends at its last step or at its ``--max-time`` deadline, whichever comes first, so a
-2-minute and a 60-minute run both end annealed. ``--warmup-steps`` ramps the lr up
-linearly first.
+2-minute and a 60-minute run both end annealed. ``stlr`` is ULMFiT's slanted triangular
+rate (Howard & Ruder 2018, eq. 3; ``stlr``). ``--warmup-steps`` ramps the lr up linearly
+first (with ``stlr`` too, which has its own rise: the two multiply).
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ def scheduled_lr(config: RunConfig, base_lr: float, step: int, steps: int, elaps
     tc = config.train
     if tc.schedule == "cosine":
         lr = tc.lr * 0.5 * (1.0 + math.cos(math.pi * progress(config, step, steps, elapsed)))
+    elif tc.schedule == "stlr":  # by steps; with --max-time, by time where that is further
+        t = progress(config, step, steps, elapsed) * steps if tc.max_time else step
+        lr = tc.lr * stlr(t, steps, tc.stlr_cut_frac, tc.stlr_ratio)
     elif tc.schedule == "linear":
         lr = tc.lr * (1.0 - progress(config, step, steps, elapsed))
     else:
@@ -76,3 +80,23 @@ def scheduled_lr(config: RunConfig, base_lr: float, step: int, steps: int, elaps
     if tc.warmup_steps and step < tc.warmup_steps:
         lr *= (step + 1) / tc.warmup_steps
     return lr
+
+
+def stlr(t: float, total: int, cut_frac: float, ratio: float) -> float:
+    """The slanted triangular rate at step ``t`` of ``total``, as a share of the maximum lr.
+
+    Howard & Ruder 2018, eq. 3::
+
+        cut = floor(T · cut_frac)
+        p   = t / cut                                   if t < cut
+              1 - (t - cut) / (cut · (1 / cut_frac - 1))  otherwise
+        η_t = η_max · (1 + p · (ratio - 1)) / ratio
+
+    It rises from η_max / ratio to η_max over ``cut`` steps, then falls back to η_max / ratio
+    at T (exactly at T when T · cut_frac is whole). Two guards the paper's runs never meet:
+    ``cut`` is at least 1 (a run shorter than 1 / cut_frac steps), and p is at least 0 (where
+    floor makes ``cut`` < T · cut_frac, the fall would end before T and go on below).
+    """
+    cut = max(math.floor(total * cut_frac), 1)
+    p = t / cut if t < cut else 1.0 - (t - cut) / (cut * (1.0 / cut_frac - 1.0))
+    return (1.0 + max(p, 0.0) * (ratio - 1.0)) / ratio

@@ -39,6 +39,7 @@ from lstmlm.runs.metrics import MetricsLog
 from lstmlm.runtime import distributed
 from lstmlm.runtime.precision import resolve_precision
 from lstmlm.runtime.signals import EXIT_SIGNALS, Interrupted, StopRequest
+from lstmlm.training.layer_groups import Freezing, check_distributed
 from lstmlm.training.loop import Loop, Splits
 from lstmlm.training.optim import WeightAverage, make_optimizer
 from lstmlm.training.resume_state import TrainState, resume
@@ -126,6 +127,7 @@ def _set_up(
     tc = config.train
     group = distributed.current()
     distributed.check_batch_size(tc.batch_size, group)
+    check_distributed(tc, group.distributed)
     precision = resolve_precision(tc.precision, device)
     model.to(device)
     optimizer = make_optimizer(model, config)
@@ -151,6 +153,9 @@ def _set_up(
     else:
         state = TrainState(lr=tc.lr)
         hidden = model.init_state(tc.batch_size // group.world_size, device)
+    freezing = Freezing(model, config) if Freezing.wanted(config) else None
+    if freezing is not None:  # before DDP wraps the model: it reduces the parameters that train
+        freezing.apply(state.step)
     train_forward, eval_forward = _forwards(model, tc.compile, group, device)
     loop = Loop(
         config=config,
@@ -171,6 +176,7 @@ def _set_up(
         metrics=MetricsLog(run_dir / run_folder.METRICS) if group.is_main else None,
         on_event=on_event if group.is_main else events.ignore,
         clock=clock,
+        freezing=freezing,
     )
     if resume_from is not None and resume_from.state.get("average"):
         loop.average = WeightAverage(model)

@@ -26,7 +26,9 @@ def test_score_command_json_and_table(trained_run: Path, tmp_path: Path) -> None
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["text"] for r in rows] == SENTENCES[:2]
     for row in rows:
-        assert set(row) == {"text", "logprob", "surprisal_bits", "tokens", "words", "source", "line"}
+        assert set(row) == {"text", "logprob", "surprisal_bits", "tokens", "words", "source", "line"} | {
+            "direction"
+        }
         assert set(row["words"][0]) == {"word", "logprob", "surprisal_bits", "tokens"}
         assert set(row["tokens"][0]) == {"token", "logprob", "surprisal_bits"}
         assert row["surprisal_bits"] == pytest.approx(sum(t["surprisal_bits"] for t in row["tokens"]))
