@@ -54,13 +54,21 @@ def requested(file_values: dict[str, Any], flags: dict[str, dict[str, Any]]) -> 
     return given if given is not None else file_values.get("train", {}).get("init_from")
 
 
+# ``[model]`` settings that act only while training (masks, penalties), with no parameter of
+# their own: a fine-tuned run may set them afresh (ULMFiT fine-tunes with its own dropouts)
+REGULARIZERS = frozenset(
+    {"dropout", "dropouti", "dropouth", "locked_dropout", "dropoute", "weight_drop", "ar_alpha", "tar_beta"}
+)
+
+
 def inherit(
     out: Path, init_from: str, file_values: dict[str, Any], flags: dict[str, dict[str, Any]]
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """``file_values`` and ``flags`` with the parent's ``[model]`` section and tokenizer kind.
 
-    A ``[model]`` value given (flag or file) must equal the parent's, and so must a
-    ``tokenizer`` or ``pre_tokenize`` given; ``init_from`` becomes the parent's absolute path.
+    A ``[model]`` value given (flag or file) must equal the parent's, except the
+    ``REGULARIZERS``, and so must a ``tokenizer`` or ``pre_tokenize`` given; ``init_from``
+    becomes the parent's absolute path.
     """
     parent = parent_folder(init_from)
     if parent == out.resolve():
@@ -68,7 +76,8 @@ def inherit(
     saved = run_folder.read_config(parent)
     given_model = {**file_values.get("model", {}), **_set(flags.get("model", {}))}
     theirs = {k: v for k, v in saved.to_dict()["model"].items() if k != "ntoken"}
-    _refuse_differences(init_from, given_model, theirs, "the architecture comes from the parent run")
+    architecture = {k: v for k, v in theirs.items() if k not in REGULARIZERS}
+    _refuse_differences(init_from, given_model, architecture, "the architecture comes from the parent run")
     given_data = {**file_values.get("data", {}), **_set(flags.get("data", {}))}
     kind = {"tokenizer": saved.data.tokenizer, "pre_tokenize": saved.data.pre_tokenize}
     _refuse_differences(
@@ -89,7 +98,7 @@ def inherit(
         )
     model = {
         **theirs,
-        **{k: v for k, v in given_model.items() if k not in theirs},
+        **{k: v for k, v in given_model.items() if k in REGULARIZERS or k not in theirs},
     }  # unknown keys: refused later
     new_file = {**file_values, "model": model, "data": {**file_values.get("data", {}), **kind}}
     new_flags = {**flags, "model": {}, "train": {**flags.get("train", {}), "init_from": str(parent)}}

@@ -208,6 +208,17 @@ def test_a_differing_architecture_flag_is_one_line_naming_it(trained_run: Path, 
     assert not out.exists()
 
 
+def test_a_fine_tuned_run_may_set_its_own_regularisers(trained_run: Path, tmp_path: Path) -> None:
+    flags = {
+        "model": {"dropout": 0.4, "weight_drop": 0.2},
+        "data": {"data": str(new_text(tmp_path / "text"))},
+        "train": {"init_from": str(trained_run), **TINY_TRAIN},
+    }
+    config = plan_run(tmp_path / "new", {}, flags, resume=False, overwrite=False)
+    assert (config.model.dropout, config.model.weight_drop) == (0.4, 0.2)
+    assert config.model.nhid == 16  # the rest is still the parent's
+
+
 def test_a_damaged_parent_is_one_line_and_nothing_is_written(trained_run_copy: Path, tmp_path: Path) -> None:
     best = trained_run_copy / run_folder.BEST
     best.write_bytes(best.read_bytes()[:100])
