@@ -16,10 +16,12 @@ notices (the CLI's yellow lines) go to ``on_notice``, else to ``warnings.warn``.
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from lstmlm.config import RunConfig, load_toml, settable_fields
@@ -109,4 +111,15 @@ def _plain(value: Any) -> Any:
 
 
 def _notice(message: str) -> None:
-    warnings.warn(message, LstmlmNotice, stacklevel=3)
+    warnings.warn(message, LstmlmNotice, stacklevel=_callers_level())
+
+
+def _callers_level() -> int:
+    """The ``stacklevel`` of the first frame outside lstmlm: the notice points at the caller's
+    ``lstmlm.train(...)`` line, not at lstmlm's insides."""
+    package = str(Path(__file__).resolve().parent)
+    frame: FrameType | None = sys._getframe(1)
+    level = 1  # _notice
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -79,3 +79,16 @@ def test_the_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert re.search(r"step 60: valid ppl \d", printed) and "train ppl" in printed
     assert (tmp_path / "runs" / "from-python" / "best.safetensors").is_file()
     assert os.listdir(tmp_path) == ["runs"]
+
+
+def test_notices_point_at_the_callers_line(trained_run: Path, tmp_path: Path) -> None:
+    """Without ``on_notice`` a fine-tuning's notice is a ``LstmlmNotice`` warning at this file's call."""
+    text = tmp_path / "new.txt"
+    text.write_text("the cat sat on the mat .\n" * 60, encoding="utf-8")
+    with pytest.warns(lstmlm.LstmlmNotice, match="fine-tuning from") as caught:
+        lstmlm.train(
+            init_from=trained_run, data=text, out=tmp_path / "tuned", max_steps=4, bptt=8, batch_size=4
+        )
+    assert all(
+        Path(w.filename) == Path(__file__) for w in caught if issubclass(w.category, lstmlm.LstmlmNotice)
+    )
