@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from lstmlm.api import Model, load
     from lstmlm.data.tokenizer import Tokenizer
+    from lstmlm.embeddings import Embedder, Embedding
     from lstmlm.errors import BadArgument, BadText, LstmlmError, RunError, RunNotFound
     from lstmlm.evaluation.perplexity import Evaluation
     from lstmlm.evaluation.settings import CacheSettings, DynamicSettings
@@ -41,6 +42,8 @@ _PUBLIC = {
     "CacheSettings": "lstmlm.evaluation.settings",
     "DynamicSettings": "lstmlm.evaluation.settings",
     "Tokenizer": "lstmlm.data.tokenizer",
+    "Embedder": "lstmlm.embeddings",
+    "Embedding": "lstmlm.embeddings",
     "LstmlmError": "lstmlm.errors",
     "RunError": "lstmlm.errors",
     "RunNotFound": "lstmlm.errors",
@@ -52,6 +55,8 @@ __all__ = [
     "BadText",
     "CacheSettings",
     "DynamicSettings",
+    "Embedder",
+    "Embedding",
     "Evaluation",
     "LstmlmError",
     "LstmlmNotice",
