@@ -7,6 +7,9 @@ quiet machine: as much CPU time), the same architecture (the parent's), seed and
 optimizer; they differ only in where the weights start and in the ULMFiT pieces:
 
     scratch          random weights, a vocabulary from the PTB text
+    scratch-extend   random weights, extend's vocabulary: fine-tuned from a parent trained
+                     for one step (the fair yardstick for extend: same vocabulary, same
+                     cost per step)
     keep             --init-from the parent, its vocabulary (PTB words it lacks: <unk>)
     extend           --init-from, the parent's vocabulary plus PTB's (new rows: the mean row)
     +stlr            slanted triangular learning rates (Howard & Ruder 2018, eq. 3)
@@ -38,7 +41,8 @@ PIECES: dict[str, dict[str, Any]] = {
     "layer-decay": {"layer_lr_decay": 2.6},
     "unfreeze": {},  # filled from --unfreeze-every
 }
-VARIANTS = ("scratch", "keep", "extend", "+stlr", "+layer-decay", "+unfreeze", "ulmfit", "ulmfit-keep")
+VARIANTS: tuple[str, ...] = ("scratch", "scratch-extend", "keep", "extend")
+VARIANTS += ("+stlr", "+layer-decay", "+unfreeze", "ulmfit", "ulmfit-keep")
 
 
 def parse_args() -> argparse.Namespace:
@@ -52,6 +56,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--unfreeze-every", type=int, default=100, help="steps between unfreezing layers")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--work", type=Path, help="keep the runs here (default: a temporary folder)")
+    p.add_argument("--reuse-parent", action="store_true", help="use the parent already in --work")
     return p.parse_args()
 
 
@@ -67,6 +72,9 @@ def target_options(variant: str, parent: Path, args: argparse.Namespace) -> dict
     """The options of one target run beside ``common``."""
     if variant == "scratch":
         return {}
+    if variant == "scratch-extend":
+        untrained = parent.parent / "untrained-parent"
+        return {"init_from": str(untrained), "init_weights": "last", "vocab": "extend"}
     pieces = {"stlr", "layer-decay", "unfreeze"} if variant.startswith("ulmfit") else set()
     if variant.startswith("+"):
         pieces = {variant[1:]}
@@ -90,10 +98,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         parent = work / "parent"
-        lstmlm.train(
-            data=str(WIKITEXT / "valid.txt"), test_data=str(WIKITEXT / "test.txt"), out=parent,
-            max_time=args.parent_minutes, **common(args),
-        )  # fmt: skip
+        if not (args.reuse_parent and (parent / "best.safetensors").is_file()):
+            lstmlm.train(
+                data=str(WIKITEXT / "valid.txt"), test_data=str(WIKITEXT / "test.txt"), out=parent,
+                max_time=args.parent_minutes, **common(args),
+            )  # fmt: skip
+        if "scratch-extend" in args.variants:  # the parent's vocabulary, weights of one step
+            lstmlm.train(
+                data=str(WIKITEXT / "valid.txt"), out=work / "untrained-parent",
+                **{**common(args), "max_steps": 1, "eval_every": 0},
+            )  # fmt: skip
         ptb_test = (PTB / "ptb.test.txt").read_text(encoding="utf-8")
         rows = []
         for variant in args.variants:
