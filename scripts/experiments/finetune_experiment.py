@@ -105,8 +105,10 @@ def main() -> None:
             )  # fmt: skip
         if "scratch-extend" in args.variants:  # the parent's vocabulary, weights of one step
             lstmlm.train(
-                data=str(WIKITEXT / "valid.txt"), test_data=str(WIKITEXT / "test.txt"),
-                out=work / "untrained-parent", **{**common(args), "max_steps": 1, "eval_every": 0},
+                data=str(WIKITEXT / "valid.txt"),
+                test_data=str(WIKITEXT / "test.txt"),
+                out=work / "untrained-parent",
+                **{**common(args), "max_steps": 1, "eval_every": 0},
             )  # fmt: skip  (the parent's very text, so its very vocabulary)
         ptb_test = (PTB / "ptb.test.txt").read_text(encoding="utf-8")
         rows = []
