@@ -181,3 +181,10 @@ def test_the_direction_cannot_change_on_resume(tiny_corpus: Path) -> None:
     assert resume_conflicts(saved, replace(saved, model={"direction": "backward"})) == [
         "model.direction ('forward' -> 'backward')"
     ]
+
+
+def test_info_says_a_run_reads_backward(runs: dict[str, Path]) -> None:
+    backward = invoke("info", str(runs["backward"]))
+    assert backward.exit_code == 0, backward.output
+    assert "reads backward" in " ".join(backward.stdout.split())
+    assert "reads backward" not in " ".join(invoke("info", str(runs["forward"])).stdout.split())

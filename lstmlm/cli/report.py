@@ -293,7 +293,8 @@ def run_info(summary: Any) -> None:
     )
     rows = [
         ("model", f"{m['cell']}, {shape}, emsize {m['emsize']}, "
-                  f"dropout {m['dropout']}, {'tied' if m['tied'] else 'untied'}"),
+                  f"dropout {m['dropout']}, {'tied' if m['tied'] else 'untied'}"
+                  f"{', reads backward (right to left)' if m.get('direction') == 'backward' else ''}"),
         *([("regularisers", _regularisers(m))] if _regularisers(m) else []),
         ("parameters", f"{summary.parameters:,}"),
         ("tokenizer", f"{summary.tokenizer}{_pre_tokenization(config)}, vocabulary {summary.vocab_size:,}"),
