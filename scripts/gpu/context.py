@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 import torch
 
+from lstmlm.config import RunConfig
 from lstmlm.data.sources import ListSource
 from lstmlm.data.tokenizer import Tokenizer, train_tokenizer
 from lstmlm.data.tokens import batchify
@@ -292,6 +293,32 @@ class Context:
             self.shared["corpus"] = small_corpus(self.sizes.corpus_lines, self.sizes.valid_lines)
         corpus: SmallCorpus = self.shared["corpus"]
         return corpus
+
+
+def small_config(ctx: Context, cell: str, dropout: float, steps: int, **train: Any) -> RunConfig:
+    """The checks' small model: ``cell``, 2 tied layers of ``cell_nhid`` on the small corpus,
+    trained ``steps`` steps of ``cell_batch`` x ``cell_bptt`` (``train``: more [train] settings)."""
+    s = ctx.sizes
+    model = {
+        "cell": cell,
+        "ntoken": ctx.corpus().tokenizer.vocab_size,
+        "emsize": s.cell_nhid,
+        "nhid": s.cell_nhid,
+        "nlayers": 2,
+        "dropout": dropout,
+        "tied": True,
+    }
+    train_ = {
+        "bptt": s.cell_bptt,
+        "batch_size": s.cell_batch,
+        "eval_batch_size": 8,
+        "epochs": 1000,
+        "max_steps": steps,
+        "log_every": max(1, steps // 4),
+        "seed": 1,
+        **train,
+    }
+    return RunConfig.from_dict({"model": model, "train": train_})
 
 
 def small_corpus(train_lines: int, valid_lines: int) -> SmallCorpus:

@@ -28,11 +28,10 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from lstmlm.config import RunConfig
 from lstmlm.model.lm import LanguageModel
 from lstmlm.runtime import distributed
 from lstmlm.training import train as train_module
-from scripts.gpu.context import REAL, SMOKE, WIKITEXT, Context
+from scripts.gpu.context import REAL, SMOKE, WIKITEXT, Context, small_config
 from scripts.gpu.table import failure
 from scripts.gpu.training_parts import train_collecting
 
@@ -75,25 +74,7 @@ def train_in_group(ctx: Context) -> dict[str, Any]:
     """A small LSTM trained by ``train()`` in the group; the figures of the run."""
     s = ctx.sizes
     corpus = ctx.corpus()
-    model = {
-        "cell": "lstm",
-        "ntoken": corpus.tokenizer.vocab_size,
-        "emsize": s.cell_nhid,
-        "nhid": s.cell_nhid,
-        "nlayers": 2,
-        "dropout": 0.2,
-        "tied": True,
-    }
-    train_ = {
-        "bptt": s.cell_bptt,
-        "batch_size": s.cell_batch,
-        "eval_batch_size": 8,
-        "epochs": 1000,
-        "max_steps": s.ddp_steps,
-        "log_every": max(1, s.ddp_steps // 4),
-        "seed": 1,
-    }
-    config = RunConfig.from_dict({"model": model, "train": train_})
+    config = small_config(ctx, "lstm", 0.2, s.ddp_steps)
     torch.manual_seed(1)
     with world_of_one_distributed() as made:
         broadcast = distributed.from_main(

@@ -35,7 +35,7 @@ from lstmlm.runtime.precision import resolve_precision
 from lstmlm.training.loop import Splits
 from lstmlm.training.train import train
 from scripts.common import ROOT
-from scripts.gpu.context import Context, Shape, timed
+from scripts.gpu.context import Context, Shape, small_config, timed
 from scripts.gpu.table import OK, Row, judged, number, skipped
 
 LOSS_DROP = 0.05  # the loss of the last log interval at least 5% below the first's
@@ -122,28 +122,9 @@ def cell_rows(ctx: Context, cell: str, precision: str) -> list[Row]:
         return [Row("cells", what, goal=goal, verdict=skipped(refused))]
     s, corpus = ctx.sizes, ctx.corpus()
     ntoken = corpus.tokenizer.vocab_size
-    model = {
-        "cell": cell,
-        "ntoken": ntoken,
-        "emsize": s.cell_nhid,
-        "nhid": s.cell_nhid,
-        "nlayers": 2,
-        "dropout": 0.1,
-        "tied": True,
-    }
-    train_ = {
-        "bptt": s.cell_bptt,
-        "batch_size": s.cell_batch,
-        "eval_batch_size": 8,
-        "epochs": 1000,
-        "max_steps": s.cell_steps,
-        "log_every": max(1, s.cell_steps // 4),
-        "precision": precision,
-        "max_time": s.cell_minutes,
-        "seed": 1,
-        **CELL_TRAIN.get(cell, {}),
-    }
-    config = RunConfig.from_dict({"model": model, "train": train_})
+    config = small_config(
+        ctx, cell, 0.1, s.cell_steps, precision=precision, max_time=s.cell_minutes, **CELL_TRAIN.get(cell, {})
+    )
     torch.manual_seed(1)
     trained = train_collecting(ctx, config, LanguageModel(config.model), corpus.splits(s.cell_batch, 8))
     first, last, fell = trained.loss_fell(ntoken)
