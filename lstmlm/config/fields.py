@@ -20,20 +20,31 @@ from lstmlm.errors import LstmlmError
 FUSED_CELLS = ("lstm", "gru", "rnn-tanh", "rnn-relu")
 XLSTM_CELLS = ("slstm", "mlstm")  # Beck et al. 2024: residual blocks with heads
 MIN_CELLS = ("minlstm", "mingru")  # Feng et al. 2024: gates of the input alone, a parallel scan
-CUSTOM_CELLS = ("lstm-eq", "peephole", "coupled", "gru-eq", "depth-gated", *XLSTM_CELLS, *MIN_CELLS)
+CUSTOM_CELLS = (
+    "lstm-eq",
+    "peephole",
+    "coupled",
+    "gru-eq",
+    "depth-gated",
+    "mogrifier",
+    *XLSTM_CELLS,
+    *MIN_CELLS,
+)
 CELLS = FUSED_CELLS + CUSTOM_CELLS
-LSTM_TYPE_CELLS = ("lstm", "lstm-eq", "peephole", "coupled", "depth-gated")
+LSTM_TYPE_CELLS = ("lstm", "lstm-eq", "peephole", "coupled", "depth-gated", "mogrifier")
 TOKENIZERS = ("word", "char", "bpe")
 PRE_TOKENIZERS = ("whitespace", "punct", "wikitext")  # data/pre_tokenize.py
 OPTIMIZERS = ("sgd", "adamw", "ntasgd")
 SCHEDULES = ("plateau", "cosine", "linear", "constant", "stlr")  # stlr: Howard & Ruder 2018
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-SOFTMAXES = ("full", "adaptive")
+SOFTMAXES = ("full", "adaptive", "mos")  # mos: Yang et al. 2018, model/mixture.py
+DEFAULT_MOS_EXPERTS = 5  # the paper used 15 (PTB); each expert costs about one decoder per step
 DEFAULT_LR = {"sgd": 20.0, "adamw": 2e-3, "ntasgd": 30.0}  # ntasgd: AWD-LSTM's
 XLSTM_SGD_LR = 5.0  # slstm/mlstm's layer-normed residual blocks diverge at sgd's 20 (docs/cells.md)
 DEFAULT_FORGET_BIAS = 1.0  # Jozefowicz et al. (2015)
 DEFAULT_HEADS = 4  # heads per xLSTM block, as in the paper's language models
+DEFAULT_MOGRIFY_ROUNDS = 5  # Melis et al. 2020: their WikiText-2 model (PTB: 6)
 MAX_SEED = 2**64 - 1  # torch.manual_seed's range
 TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 

@@ -9,6 +9,8 @@ from lstmlm.config.fields import (
     CELLS,
     DEFAULT_FORGET_BIAS,
     DEFAULT_HEADS,
+    DEFAULT_MOGRIFY_ROUNDS,
+    DEFAULT_MOS_EXPERTS,
     LSTM_TYPE_CELLS,
     MIN_CELLS,
     SOFTMAXES,
@@ -81,16 +83,25 @@ class ModelConfig:
     tar_beta: float = option(
         0.0, "Temporal activation regularisation: beta * mean((h_t - h_t-1)^2), last layer (AWD-LSTM: 1)."
     )
-    tied: bool = option(True, "Share embedding and decoder weights (needs emsize == nhid).")
+    tied: bool = option(
+        True, "Share embedding and decoder weights (needs emsize == nhid; with --softmax mos any sizes)."
+    )
     softmax: str = option(
         "full",
         "Output layer: full softmax, or adaptive (Grave et al. 2017): the most frequent words in a head, "
-        "the rest in clusters at --cutoffs, exact log-probabilities at a fraction of the cost.",
+        "the rest in clusters at --cutoffs, exact log-probabilities at a fraction of the cost; or mos, a "
+        "mixture of --mos-experts softmaxes (Yang et al. 2018), past the softmax bottleneck at about "
+        "--mos-experts times the full softmax's cost.",
         choices=SOFTMAXES,
     )
     cutoffs: str = option(
         "2000,10000",
         "--softmax adaptive: the ids (frequency order) where the vocabulary is cut into head and clusters.",
+    )
+    mos_experts: int = option(
+        DEFAULT_MOS_EXPERTS,
+        "--softmax mos: the number K of softmaxes mixed, each over a tanh projection of the last layer "
+        "to --emsize units (Yang et al. 2018 used 15 on PTB).",
     )
     forget_bias: float = option(
         DEFAULT_FORGET_BIAS, "Initial forget-gate bias of LSTM-type cells (Jozefowicz et al., 2015)."
@@ -98,6 +109,16 @@ class ModelConfig:
     heads: int = option(
         DEFAULT_HEADS,
         "--cell slstm/mlstm: heads per layer, an equal share of the units each (xLSTM).",
+    )
+    mogrify_rounds: int = option(
+        DEFAULT_MOGRIFY_ROUNDS,
+        "--cell mogrifier: rounds in which the input and the previous output gate each other before "
+        "each LSTM step (Melis et al. 2020; 0 = the LSTM).",
+    )
+    mogrify_rank: int | None = option(
+        None,
+        "--cell mogrifier: rank k of the round matrices, each a product of two k-wide ones "
+        "(the paper: 40-90); unset: full rank.",
     )
 
     def __post_init__(self) -> None:
@@ -117,14 +138,22 @@ class ModelConfig:
             check_positive(name.replace("_", "-"), getattr(self, name), allow_zero=True)
         if not isinstance(self.locked_dropout, bool):
             raise LstmlmError(f"locked_dropout must be true or false (got {self.locked_dropout!r})")
-        if self.tied and self.emsize != self.nhid:
+        if self.tied and self.emsize != self.nhid and self.softmax != "mos":  # mos projects nhid -> emsize
             sizes = "the last of --layer-sizes" if self.layer_sizes else "--nhid"
             raise LstmlmError(
                 f"--tied needs --emsize equal to {sizes} (got {self.emsize} and {self.nhid}); "
                 "make them equal or pass --no-tied"
             )
         self._check_cutoffs()
+        self._check_mos()
         self._check_cell_options()
+
+    def _check_mos(self) -> None:
+        check_positive("mos-experts", self.mos_experts)
+        if self.mos_experts != DEFAULT_MOS_EXPERTS and self.softmax != "mos":
+            raise LstmlmError(
+                f"--mos-experts applies to --softmax mos, not {self.softmax}; add --softmax mos or drop it"
+            )
 
     def _check_cell_options(self) -> None:
         """The options that only some cells take, and the shapes some cells need."""
@@ -147,10 +176,21 @@ class ModelConfig:
                 f"--heads {self.heads} does not divide the hidden size {self.nhid} of --cell {self.cell}: "
                 "every head takes an equal share of the units"
             )
+        self._check_mogrifier_options()
         if self.weight_drop and self.cell in XLSTM_CELLS + MIN_CELLS:
             raise LstmlmError(
                 f"--weight-drop masks a recurrent matrix W_hh, which --cell {self.cell} does not have"
             )
+
+    def _check_mogrifier_options(self) -> None:
+        if self.cell != "mogrifier":
+            for name, default in (("mogrify_rounds", DEFAULT_MOGRIFY_ROUNDS), ("mogrify_rank", None)):
+                if getattr(self, name) != default:
+                    flag = name.replace("_", "-")
+                    raise LstmlmError(f"--{flag} applies to --cell mogrifier, not {self.cell}")
+        check_positive("mogrify-rounds", self.mogrify_rounds, allow_zero=True)
+        if self.mogrify_rank is not None:
+            check_positive("mogrify-rank", self.mogrify_rank)
 
     @property
     def hidden_sizes(self) -> tuple[int, ...]:
@@ -162,7 +202,8 @@ class ModelConfig:
     @property
     def decoder_is_embedding(self) -> bool:
         """Whether the decoder's weight is the embedding matrix itself (tied, full softmax; a
-        tied adaptive softmax takes slices of it instead)."""
+        tied adaptive softmax takes slices of it instead, a tied mixture of softmaxes is passed
+        it whole: neither holds it as a parameter)."""
         return self.tied and self.softmax == "full"
 
     @property

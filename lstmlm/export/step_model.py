@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lstmlm.model.adaptive import AdaptiveSoftmax
 from lstmlm.model.cell_base import CellBase
 from lstmlm.model.lm import LanguageModel
+from lstmlm.model.normalized import NormalizedOutput
 from lstmlm.model.recurrent import equation_stack
 
 # What each part of the carried state holds, by cell (recurrent.py's state convention).
@@ -36,6 +36,7 @@ STATE_NAMES = {
     "peephole": ("h", "c"),
     "coupled": ("h", "c"),
     "depth-gated": ("h", "c"),
+    "mogrifier": ("h", "c"),
     "slstm": ("h", "c", "n", "m"),
     "mlstm": ("memory", "normalizer", "stabilizer", "conv_window"),
 }
@@ -50,8 +51,8 @@ class StepModel(nn.Module):
     """``forward(tokens (B,) int64, *state) -> (logits (B, V), *new state)``, eval only.
 
     The logits are ``LanguageModel.logits``: scores for the full softmax, log-probabilities
-    for the adaptive one. Parameters are the model's own (shared, not copied), except a
-    fused stack's, copied into equation cells.
+    for the adaptive one and the mixture of softmaxes. Parameters are the model's own (shared,
+    not copied), except a fused stack's, copied into equation cells.
     """
 
     def __init__(self, model: LanguageModel) -> None:
@@ -77,7 +78,7 @@ class StepModel(nn.Module):
 
     def logits(self, features: Tensor) -> Tensor:
         """``LanguageModel.logits`` through ``F.linear``."""
-        if isinstance(self.decoder, AdaptiveSoftmax):
+        if isinstance(self.decoder, NormalizedOutput):
             with plain_linear():
                 return self.decoder.log_prob(features, self.encoder.weight if self.tied else None)
         return F.linear(features, self.decoder.weight, self.decoder.bias)

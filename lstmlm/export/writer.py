@@ -177,8 +177,8 @@ def describe(
         {"name": name, "shape": [s.size(0), "batch", s.size(-1)], "dtype": "float32"}
         for name, s in zip(names, state, strict=True)
     ]
-    adaptive = cfg.softmax == "adaptive"
-    logits = "log-probabilities" if adaptive else "scores: log_softmax gives the log-probabilities"
+    normalized = cfg.softmax in ("adaptive", "mos")  # model/normalized.py's output layers
+    logits = "log-probabilities" if normalized else "scores: log_softmax gives the log-probabilities"
     files = {role: path.name for role, path in paths.items()}
     return {
         "format": fmt,
@@ -193,6 +193,7 @@ def describe(
             "emsize": cfg.emsize,
             "vocab_size": cfg.ntoken,
             "softmax": cfg.softmax,
+            **({"mos_experts": cfg.mos_experts} if cfg.softmax == "mos" else {}),
             "tied": cfg.tied,
             "direction": cfg.direction,  # backward: feed each text's tokens right to left
         },

@@ -29,11 +29,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmlm.model.fast.output_linear import fast_linear
+from lstmlm.model.normalized import NormalizedOutput, tied_matrix
 
 DIV_VALUE = 4  # each cluster's projection has 1/4 the units of the previous one (the paper's)
 
 
-class AdaptiveSoftmax(nn.Module):
+class AdaptiveSoftmax(NormalizedOutput):
     """The head and the clusters; ``embedding`` (the tied rows) is passed to each call, not kept."""
 
     starts: Tensor  # a buffer
@@ -102,6 +103,4 @@ class AdaptiveSoftmax(nn.Module):
 
 
 def _tied(embedding: Tensor | None) -> Tensor:
-    if embedding is None:
-        raise ValueError("a tied AdaptiveSoftmax needs the embedding matrix")
-    return embedding
+    return tied_matrix(embedding, "AdaptiveSoftmax")

@@ -5,7 +5,8 @@ for every gate at once, one GEMM for a whole (T, B, E) sequence; ``step`` is one
 step written as the paper's equations; ``scan`` runs all T steps, and the LSTM-type cells
 and the GRU hand it to ``scan.py``, which keeps only the activations and has a
 hand-written backward pass (the tests hold it equal to the loop over ``step``, values and
-gradients). The cells since the seed are in ``xlstm.py`` and ``min_cells.py``.
+gradients). The cells since the seed are in ``xlstm.py``, ``min_cells.py`` and ``mogrifier.py``;
+``recurrent.make_cell`` picks one by name.
 
 Weights use PyTorch's layout and gate order so they can be copied from ``nn.LSTM``
 (rows i, f, g, o) and ``nn.GRU`` (rows r, z, n). In the docstrings ``W[h₋₁, x]`` is the
@@ -20,11 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lstmlm.config import DEFAULT_HEADS
 from lstmlm.model.cell_base import CellBase, Gates, State
 from lstmlm.model.fast.scan import GRUWeights, LSTMWeights, gru_scan, lstm_scan
-from lstmlm.model.min_cells import MinGRUCell, MinLSTMCell
-from lstmlm.model.xlstm import MLSTMBlock, SLSTMBlock
 
 
 class RecurrentCell(CellBase):
@@ -128,21 +126,26 @@ class LSTMCell(_LSTMTypeCell):
         self, x_proj: Tensor, state: State, lower_cell: Tensor | None = None
     ) -> tuple[Tensor, State, Gates]:
         h_prev, c_prev = state
-        pre_i, pre_f, pre_g, pre_o = (x_proj + h_prev @ self.weight_hh.T).chunk(4, dim=-1)
-        forget_gate = torch.sigmoid(pre_f)
-        input_gate = torch.sigmoid(pre_i)
-        candidate = torch.tanh(pre_g)
-        cell = forget_gate * c_prev + input_gate * candidate
-        output_gate = torch.sigmoid(pre_o)
-        h = output_gate * torch.tanh(cell)
-        gates = dict(
-            forget_gate=forget_gate,
-            input_gate=input_gate,
-            candidate=candidate,
-            cell=cell,
-            output_gate=output_gate,
-        )
-        return h, (h, cell), gates
+        return lstm_equations(x_proj + h_prev @ self.weight_hh.T, c_prev)
+
+
+def lstm_equations(pre: Tensor, c_prev: Tensor) -> tuple[Tensor, State, Gates]:
+    """The LSTM step from its gates' pre-activations ``W[h₋₁, x] + b`` (rows i, f, g, o)."""
+    pre_i, pre_f, pre_g, pre_o = pre.chunk(4, dim=-1)
+    forget_gate = torch.sigmoid(pre_f)
+    input_gate = torch.sigmoid(pre_i)
+    candidate = torch.tanh(pre_g)
+    cell = forget_gate * c_prev + input_gate * candidate
+    output_gate = torch.sigmoid(pre_o)
+    h = output_gate * torch.tanh(cell)
+    gates = dict(
+        forget_gate=forget_gate,
+        input_gate=input_gate,
+        candidate=candidate,
+        cell=cell,
+        output_gate=output_gate,
+    )
+    return h, (h, cell), gates
 
 
 class PeepholeLSTMCell(_LSTMTypeCell):
@@ -351,34 +354,3 @@ class VanillaRNNCell(RecurrentCell):
         pre_activation = x_proj + h_prev @ self.weight_hh.T
         h = self.activation(pre_activation)
         return h, (h,), dict(pre_activation=pre_activation)
-
-
-def make_cell(
-    name: str,
-    input_size: int,
-    hidden_size: int,
-    *,
-    forget_bias: float = 1.0,
-    layer: int = 0,
-    heads: int = DEFAULT_HEADS,
-) -> CellBase:
-    """The cell called ``name`` (one of ``config.CUSTOM_CELLS``) for layer ``layer`` of a stack."""
-    if name == "lstm-eq":
-        return LSTMCell(input_size, hidden_size, forget_bias)
-    if name == "peephole":
-        return PeepholeLSTMCell(input_size, hidden_size, forget_bias)
-    if name == "coupled":
-        return CoupledLSTMCell(input_size, hidden_size, forget_bias)
-    if name == "gru-eq":
-        return GRUCell(input_size, hidden_size)
-    if name == "depth-gated":
-        return DepthGatedLSTMCell(input_size, hidden_size, forget_bias, has_lower=layer > 0)
-    if name == "slstm":
-        return SLSTMBlock(input_size, hidden_size, heads)
-    if name == "mlstm":
-        return MLSTMBlock(input_size, hidden_size, heads)
-    if name == "minlstm":
-        return MinLSTMCell(input_size, hidden_size)
-    if name == "mingru":
-        return MinGRUCell(input_size, hidden_size)
-    raise ValueError(f"unknown cell {name!r}")

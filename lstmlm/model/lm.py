@@ -1,8 +1,9 @@
 """The language model: embedding -> recurrent stack -> dropout -> linear decoder.
 
 Weight tying (Press & Wolf 2017; Inan et al. 2017) shares the embedding matrix with
-the decoder. The output layer is a full softmax or an adaptive one (``model/adaptive.py``);
-``forward`` returns the logits, or with ``targets`` each position's loss.
+the decoder. The output layer is a full softmax, an adaptive one (``model/adaptive.py``) or a
+mixture of softmaxes (``model/mixture.py``); ``forward`` returns the logits (the latter two:
+log-probabilities), or with ``targets`` each position's loss.
 The AWD-LSTM regularisers (Merity, Keskar & Socher 2017) are configured in ``ModelConfig``
 and off by default: embedding dropout, locked dropout at the three dropout sites, weight
 drop inside the recurrent stack, and the AR/TAR penalty ``forward(..., with_penalty=True)``
@@ -21,6 +22,8 @@ from lstmlm.config import ModelConfig
 from lstmlm.model.adaptive import AdaptiveSoftmax
 from lstmlm.model.dropout import StreamDropout
 from lstmlm.model.fast.output_linear import fast_linear
+from lstmlm.model.mixture import MixtureOfSoftmaxes
+from lstmlm.model.normalized import NormalizedOutput
 from lstmlm.model.recurrent import State, build_recurrent
 from lstmlm.model.regularize import EmbeddingDropout, activation_penalty
 
@@ -104,7 +107,8 @@ class LanguageModel(nn.Module):
         carry on), or ``None`` for the zero state.
 
         With ``targets`` (T, B): each position's loss -log p(target) (T, B, fp32) instead of
-        the logits; the adaptive softmax computes it without the whole distribution.
+        the logits; the adaptive softmax and the mixture compute it without the whole (mixed)
+        distribution.
         ``with_penalty``: also the AR + TAR penalty (an fp32 scalar, 0 when ``ar_alpha``
         and ``tar_beta`` are 0) for the training loss to add. Both are keywords of
         ``forward`` so that they pass through DDP and ``torch.compile``.
@@ -126,14 +130,14 @@ class LanguageModel(nn.Module):
 
     def logits(self, features: Tensor) -> Tensor:
         """(..., nhid) -> (..., ntoken) scores whose log-softmax is the model's log-probabilities
-        (the adaptive softmax returns the log-probabilities themselves)."""
-        if isinstance(self.decoder, AdaptiveSoftmax):
+        (the adaptive softmax and the mixture of softmaxes return the log-probabilities themselves)."""
+        if isinstance(self.decoder, NormalizedOutput):
             return self.decoder.log_prob(features, self._tied_embedding())
         return fast_linear(features, self.decoder.weight, self.decoder.bias)
 
     def token_loss(self, features: Tensor, targets: Tensor) -> Tensor:
         """-log p(target) per position, fp32, shaped like ``targets``."""
-        if isinstance(self.decoder, AdaptiveSoftmax):
+        if isinstance(self.decoder, NormalizedOutput):
             return self.decoder.nll(features, targets, self._tied_embedding())
         logits = self.logits(features).flatten(0, -2).float()
         return F.cross_entropy(logits, targets.reshape(-1), reduction="none").view(targets.shape)
@@ -145,9 +149,13 @@ class LanguageModel(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-def _output_layer(cfg: ModelConfig) -> nn.Linear | AdaptiveSoftmax:
+def _output_layer(cfg: ModelConfig) -> nn.Linear | NormalizedOutput:
     if cfg.softmax == "adaptive":
         return AdaptiveSoftmax(cfg.hidden_sizes[-1], cfg.ntoken, cfg.cutoff_values, tied=cfg.tied)
+    if cfg.softmax == "mos":
+        return MixtureOfSoftmaxes(
+            cfg.hidden_sizes[-1], cfg.ntoken, cfg.emsize, cfg.mos_experts, tied=cfg.tied
+        )
     return nn.Linear(cfg.hidden_sizes[-1], cfg.ntoken)
 
 

@@ -31,9 +31,19 @@ from torch import _VF, Tensor, nn
 from lstmlm.config import CUSTOM_CELLS, FUSED_CELLS, ModelConfig
 from lstmlm.errors import LstmlmError
 from lstmlm.model.cell_base import CellBase, Gates
-from lstmlm.model.cells import GRUCell, LSTMCell, VanillaRNNCell, make_cell
+from lstmlm.model.cells import (
+    CoupledLSTMCell,
+    DepthGatedLSTMCell,
+    GRUCell,
+    LSTMCell,
+    PeepholeLSTMCell,
+    VanillaRNNCell,
+)
 from lstmlm.model.dropout import StreamDropout
+from lstmlm.model.min_cells import MinGRUCell, MinLSTMCell
+from lstmlm.model.mogrifier import MogrifierLSTMCell
 from lstmlm.model.regularize import WeightDrop
+from lstmlm.model.xlstm import MLSTMBlock, SLSTMBlock
 from lstmlm.runtime.precision import recurrence_in_fp32
 
 State = tuple[Tensor, ...]
@@ -199,14 +209,7 @@ class CellStack(nn.Module):
         sizes = cfg.hidden_sizes
         inputs = (cfg.emsize, *sizes[:-1])
         cells = [
-            make_cell(
-                cfg.cell,
-                inputs[layer],
-                sizes[layer],
-                forget_bias=cfg.forget_bias,
-                layer=layer,
-                heads=cfg.heads,
-            )
+            make_cell(cfg.cell, inputs[layer], sizes[layer], layer=layer, cfg=cfg)
             for layer in range(cfg.nlayers)
         ]
         return cls(cells, cfg.hidden_dropout, locked=cfg.locked_dropout, weight_drop=cfg.weight_drop)
@@ -306,3 +309,34 @@ def build_recurrent(cfg: ModelConfig) -> FusedStack | CellStack:
     if cfg.cell in FUSED_CELLS:
         return FusedStack(cfg)
     return CellStack.from_config(cfg)
+
+
+def make_cell(
+    name: str, input_size: int, hidden_size: int, *, layer: int = 0, cfg: ModelConfig | None = None
+) -> CellBase:
+    """The cell called ``name`` (one of ``config.CUSTOM_CELLS``) for layer ``layer`` of a stack,
+    with the cell options of ``cfg`` (forget bias, heads, mogrifier rounds; default: the defaults)."""
+    cfg = cfg or ModelConfig()
+    if name == "lstm-eq":
+        return LSTMCell(input_size, hidden_size, cfg.forget_bias)
+    if name == "peephole":
+        return PeepholeLSTMCell(input_size, hidden_size, cfg.forget_bias)
+    if name == "coupled":
+        return CoupledLSTMCell(input_size, hidden_size, cfg.forget_bias)
+    if name == "gru-eq":
+        return GRUCell(input_size, hidden_size)
+    if name == "depth-gated":
+        return DepthGatedLSTMCell(input_size, hidden_size, cfg.forget_bias, has_lower=layer > 0)
+    if name == "mogrifier":
+        return MogrifierLSTMCell(
+            input_size, hidden_size, cfg.forget_bias, rounds=cfg.mogrify_rounds, rank=cfg.mogrify_rank
+        )
+    if name == "slstm":
+        return SLSTMBlock(input_size, hidden_size, cfg.heads)
+    if name == "mlstm":
+        return MLSTMBlock(input_size, hidden_size, cfg.heads)
+    if name == "minlstm":
+        return MinLSTMCell(input_size, hidden_size)
+    if name == "mingru":
+        return MinGRUCell(input_size, hidden_size)
+    raise ValueError(f"unknown cell {name!r}")

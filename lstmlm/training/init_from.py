@@ -13,6 +13,9 @@ rows set to the mean of the parent's rows, as ULMFiT initialises new words (Howa
 "we initialize the embeddings of new words with the mean of all embeddings"). The adaptive
 softmax (Grave et al. 2017) orders its clusters by frequency rank, so appended words would
 land in the rarest cluster whatever their frequency in the new text: ``extend`` refuses it.
+The mixture of softmaxes (Yang et al. 2018) has one output row per token, as the full softmax
+(its untied ``decoder.weight``, its ``decoder.bias``; tied: the embedding's), extended alike;
+its prior and projections do not depend on the vocabulary.
 
 ``lineage.json`` (``runs/folder.py``) records the parent's path, which weights and their
 sha256 and step, the vocabulary mode, the shared/added token counts and the new text's
@@ -41,7 +44,8 @@ from lstmlm.runs import checkpoint as ckpt
 from lstmlm.runs import folder as run_folder
 
 WEIGHT_FILES = {"best": run_folder.BEST, "last": run_folder.MODEL}  # --init-weights
-VOCAB_ROWS = ("encoder.weight", "decoder.weight", "decoder.bias")  # one row per token (full softmax)
+# one row per token: the full softmax's, and the mixture of softmaxes' (untied weight; bias)
+VOCAB_ROWS = ("encoder.weight", "decoder.weight", "decoder.bias")
 _HASH_CHUNK = 1 << 20
 
 

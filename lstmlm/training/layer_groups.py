@@ -8,13 +8,14 @@ The parts, bottom to top (``config.fields.model_parts``)::
     rnn.0        rnn.layers.0.* (fused stacks) or rnn.cells.0.* (equation cells, xLSTM blocks)
     ...
     rnn.{L-1}
-    decoder      decoder.* (the full softmax's weight and bias, or the adaptive softmax's)
+    decoder      decoder.* (the full softmax's weight and bias, the adaptive softmax's, or the
+                 mixture of softmaxes': prior, context projections, untied weight, bias)
 
 With tied weights the embedding and the decoder's weight are one tensor. It is the
 embedding's: it trains at the embedding's lr, and it is frozen while either part is (a frozen
 decoder must not change its output weights, a frozen embedding its input vectors), so under
 gradual unfreezing it starts training with the embedding, the last part to thaw; the
-decoder's own parameters (bias, adaptive clusters) thaw first.
+decoder's own parameters (bias, adaptive clusters, the mixture's prior and projections) thaw first.
 
 Discriminative lr (eq. 2, η^{l-1} = η^l / F, F = ``--layer-lr-decay``): the decoder trains at
 the step's lr, the part below it at lr / F, ..., the embedding at lr / F^(L+1). Each part is

@@ -49,7 +49,15 @@ from collections.abc import Callable, Hashable, Sequence
 import torch
 import torch.nn.functional as F
 
-from lstmlm.config import CELLS, CUSTOM_CELLS, DEFAULT_HEADS, MIN_CELLS, XLSTM_CELLS, ModelConfig
+from lstmlm.config import (
+    CELLS,
+    CUSTOM_CELLS,
+    DEFAULT_HEADS,
+    DEFAULT_MOGRIFY_ROUNDS,
+    MIN_CELLS,
+    XLSTM_CELLS,
+    ModelConfig,
+)
 from lstmlm.model.cell_base import CellBase
 from lstmlm.model.fast.scan import EAGER_LOOPS, torchscript_loops, using_step_loops
 from lstmlm.model.lm import LanguageModel, detach_state
@@ -76,6 +84,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--emsize", type=int, help="embedding size of every cell (default: --nhid)")
     p.add_argument("--nlayers", type=int, default=2)
     p.add_argument("--heads", type=int, default=DEFAULT_HEADS, help="heads of slstm and mlstm")
+    p.add_argument("--mogrify-rounds", type=int, default=DEFAULT_MOGRIFY_ROUNDS, help="rounds of mogrifier")
+    p.add_argument("--mogrify-rank", type=int, help="rank of mogrifier's round matrices (default: full)")
     p.add_argument("--batch-size", type=int, help="default 20; speed-up 10")
     p.add_argument("--bptt", type=int, default=35)
     p.add_argument(
@@ -123,7 +133,9 @@ def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
 
 def model_config(cell: str, nhid: int, args: argparse.Namespace) -> ModelConfig:
     """The benchmarked model: ``cell`` with ``nhid`` units per layer."""
-    extra = {"heads": args.heads} if cell in XLSTM_CELLS else {}  # other cells refuse ``heads``
+    extra: dict[str, int | None] = {"heads": args.heads} if cell in XLSTM_CELLS else {}  # others refuse it
+    if cell == "mogrifier":
+        extra.update(mogrify_rounds=args.mogrify_rounds, mogrify_rank=args.mogrify_rank)
     return ModelConfig(
         cell=cell,
         ntoken=args.vocab,

@@ -33,6 +33,7 @@ OPTIONS = {  # the options that change the exported graph
     "layer-sizes": {"cell": "peephole", "layer_sizes": "24,16"},
     "weight-drop+gru": {"cell": "gru", "weight_drop": 0.5, "layer_sizes": "12,16"},
     "heads": {"cell": "slstm", "heads": 2},
+    "mos": {"cell": "lstm", "softmax": "mos", "mos_experts": 3, "emsize": 12, "tied": True},  # 16 -> 12
 }
 
 

@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from lstmlm.config import CELLS, CUSTOM_CELLS, LSTM_TYPE_CELLS, MIN_CELLS, ModelConfig
-from lstmlm.model.cells import CoupledLSTMCell, make_cell
+from lstmlm.model.cells import CoupledLSTMCell
 from lstmlm.model.lm import LanguageModel, detach_state
-from lstmlm.model.recurrent import CellStack, build_recurrent
+from lstmlm.model.recurrent import CellStack, build_recurrent, make_cell
 
 pytestmark = pytest.mark.usefixtures("one_thread", "seeded")
 

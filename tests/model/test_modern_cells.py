@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from lstmlm.config import MIN_CELLS, XLSTM_CELLS, ModelConfig
-from lstmlm.model.cells import make_cell
 from lstmlm.model.lm import LanguageModel
 from lstmlm.model.min_cells import g, log_g, log_space_scan
+from lstmlm.model.recurrent import make_cell
 from lstmlm.model.xlstm import MLSTM_CHUNK, MLSTMCell, SLSTMCell, mlstm_chunk
 from tests.conftest import invoke, train_tiny_run
 
@@ -28,7 +28,8 @@ NEW_CELLS = (*XLSTM_CELLS, *MIN_CELLS)
 
 
 def double_cell(name: str, input_size: int = 5, hidden_size: int = 8, heads: int = 2):
-    return make_cell(name, input_size, hidden_size, heads=heads).double()
+    options = {"heads": heads} if name in XLSTM_CELLS else {}
+    return make_cell(name, input_size, hidden_size, cfg=ModelConfig(cell=name, **options)).double()
 
 
 def random_state(cell, batch: int) -> tuple[torch.Tensor, ...]:
@@ -209,7 +210,7 @@ def test_state_carried_across_windows_equals_one_long_sequence(cell_name: str) -
 
 
 def test_mlstm_memory_is_a_matrix_per_head() -> None:
-    block = make_cell("mlstm", 8, 8, heads=2)
+    block = make_cell("mlstm", 8, 8, cfg=ModelConfig(cell="mlstm", heads=2))
     memory, normalizer, stabilizer, window = block.init_state(3)
     d = 2 * 8 // 2  # inner width 2H, over 2 heads
     assert memory.shape == (3, 2 * d * d) and normalizer.shape == (3, 2 * d)

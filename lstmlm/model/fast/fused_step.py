@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lstmlm.model.adaptive import AdaptiveSoftmax
 from lstmlm.model.lm import LanguageModel
+from lstmlm.model.normalized import NormalizedOutput
 from lstmlm.model.recurrent import FusedStack, State
 
 if TYPE_CHECKING:
@@ -66,8 +66,8 @@ class FusedStep:
         ]
         self.model = model
         decoder = model.decoder
-        self.full_softmax = not isinstance(decoder, AdaptiveSoftmax)
-        if not isinstance(decoder, AdaptiveSoftmax):  # self.full_softmax, narrowing the type
+        self.full_softmax = not isinstance(decoder, NormalizedOutput)  # adaptive, mos: the model's own
+        if not isinstance(decoder, NormalizedOutput):  # self.full_softmax, narrowing the type
             self.decoder_weight = _prepared(decoder.weight)
             self.decoder_bias = None if decoder.bias is None else decoder.bias.detach()
 

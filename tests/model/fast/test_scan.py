@@ -7,10 +7,9 @@ import torch
 from torch.func import functional_call
 
 from lstmlm.config import CUSTOM_CELLS, XLSTM_CELLS, ModelConfig
-from lstmlm.model.cells import make_cell
 from lstmlm.model.fast.packed_linear import onednn_works
 from lstmlm.model.fast.scan import EAGER_LOOPS, torchscript_loops, using_step_loops
-from lstmlm.model.recurrent import build_recurrent
+from lstmlm.model.recurrent import build_recurrent, make_cell
 from tests.model.test_cells import B, E, H, T, random_state, randomize_diagonals, stack
 
 pytestmark = pytest.mark.usefixtures("one_thread", "seeded")
@@ -30,7 +29,9 @@ def test_fast_path_equals_readable_steps(cell: str) -> None:
     y_slow, s_slow, traces = ours.trace(x, state)
     torch.testing.assert_close(y_fast, y_slow, atol=1e-12, rtol=0)
     torch.testing.assert_close(s_fast, s_slow, atol=1e-12, rtol=0)
-    assert len(traces) == 2 and all(g.shape == (T, B, H) for g in traces[0].values())
+    assert len(traces) == 2
+    for name, g in traces[0].items():  # the mogrifier's x↑ is an input: E units in the first layer
+        assert g.shape == (T, B, E if name == "mogrified_input" else H), name
     weights = [torch.randn_like(t) for t in (y_fast, *s_fast)]
     inputs = [x, *state, *ours.parameters()]
 
