@@ -43,6 +43,7 @@ test-fast: $(TEST_STAMP)
 # run. About half an hour on 2 cores. The peer and the corpora are ../shared/peers and
 # ../shared/data: bench_generate and bench_quality print "skipped" without them.
 bench: install
+	$(BIN)/pip install -q -e ".[bench]"  # nanoGPT's prepare.py and sample.py import requests, tiktoken
 	$(BIN)/python -m scripts.bench.bench_train
 	$(BIN)/python -m scripts.bench.bench_cells
 	$(BIN)/python -m scripts.bench.bench_softmax
@@ -59,6 +60,8 @@ bench: install
 	fi
 	@echo "bench_quality: --minutes 2 only (~7 min); its default, 2 and 10 minutes, takes ~40 min"
 	$(BIN)/python -m scripts.bench.bench_quality --minutes 2
+	@echo "bench_nanogpt: the README-recipe budget only (~5 min); its default adds 10 minutes (~20 min in all)"
+	$(BIN)/python -m scripts.bench.bench_nanogpt --budgets wall
 
 # The GPU check (docs/gpu.md): every CUDA path of lstmlm on one GPU in at most ~8 minutes,
 # one table (part, what, figure, goal, verdict, seconds, peak MiB); exit 1 if a row failed.

@@ -49,7 +49,7 @@ class RoundMatrix(nn.Module):
     def factors(self) -> list[Tensor]:
         """The matrices applied right to left: [W] or [right, left]."""
         names = ["weight"] if hasattr(self, "weight") else ["right", "left"]
-        return [self.get_parameter(name) for name in names]
+        return [cast(Tensor, getattr(self, name)) for name in names]  # functional_call: plain tensors
 
     def forward(self, v: Tensor) -> Tensor:
         for matrix in self.factors():
