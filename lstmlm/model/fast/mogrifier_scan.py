@@ -76,26 +76,29 @@ def inference_scan(
 ) -> tuple[Tensor, Tensor]:
     """``mogrifier_scan`` without gradients: it keeps nothing for a backward pass."""
     with torch.no_grad():
-        hs, cells, _, _, _ = _forward(x, h, c, weight_ih, weight_hh, bias, matrices, factors, keep=False)
+        weight = torch.cat([weight_ih, weight_hh], dim=1)
+        hs, cells, _, _, _ = _forward(x, h, c, weight, bias, _rounds(matrices, factors), keep=False)
     return hs, cells
+
+
+def _rounds(matrices: list[Tensor] | tuple[Tensor, ...], factors: int) -> list[list[Tensor]]:
+    """The flat list of round matrices cut into rounds of ``factors`` each."""
+    return [list(matrices[i : i + factors]) for i in range(0, len(matrices), factors)]
 
 
 def _forward(
     x: Tensor,
     h: Tensor,
     c: Tensor,
-    weight_ih: Tensor,
-    weight_hh: Tensor,
+    weight: Tensor,
     bias: Tensor,
-    matrices: list[Tensor] | tuple[Tensor, ...],
-    factors: int,
+    rounds: list[list[Tensor]],
     *,
     keep: bool,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, list[RoundTrace]]:
-    """The steps: (hs, cells, [x↑, h₋₁↑], the LSTM's gates, each round's trace ([] unless ``keep``))."""
+    """The steps with ``weight`` = [W_x W_h]: (hs, cells, [x↑, h₋₁↑], the LSTM's gates, each
+    round's trace ([] unless ``keep``))."""
     steps, batch, n_in = x.shape
-    rounds = [matrices[i : i + factors] for i in range(0, len(matrices), factors)]
-    weight = torch.cat([weight_ih, weight_hh], dim=1)
     mogrified = x.new_empty(steps, batch, n_in + h.shape[1])  # [x↑, h₋₁↑]
     gates = x.new_empty(steps, batch, weight.shape[0])  # σ(i), σ(f), tanh(g), σ(o)
     hs, cells = (x.new_empty(steps, batch, h.shape[1]) for _ in range(2))
@@ -104,7 +107,7 @@ def _forward(
         x_up, h_up = x[t], h
         for i, round_factors in enumerate(rounds):
             source, operand = (h_up, x_up) if i % 2 == 0 else (x_up, h_up)
-            product, middle = _round_product(source, list(round_factors))
+            product, middle = _round_product(source, round_factors)
             gate = torch.sigmoid(product)
             if keep:
                 traces[i].append((source, middle, gate, operand))
@@ -127,12 +130,10 @@ class _MogrifierScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, factors: int, *tensors: Tensor) -> tuple[Tensor, Tensor]:
         x, h0, c0, weight_ih, weight_hh, bias, *matrices = tensors
-        hs, cells, mogrified, gates, stacked = _forward(
-            x, h0, c0, weight_ih, weight_hh, bias, matrices, factors, keep=True
-        )
-        flat = [t for trace in stacked for t in trace if t is not None]
-        ctx.layout = [trace.middle is not None for trace in stacked]
         weight = torch.cat([weight_ih, weight_hh], dim=1)
+        rounds = _rounds(matrices, factors)
+        hs, cells, mogrified, gates, stacked = _forward(x, h0, c0, weight, bias, rounds, keep=True)
+        flat = [t for trace in stacked for t in trace if t is not None]
         ctx.save_for_backward(x, h0, c0, weight, *matrices, mogrified, gates, cells, *flat)
         ctx.factors, ctx.n_in, ctx.n_matrices = factors, x.shape[2], len(matrices)
         ctx.set_materialize_grads(False)
@@ -144,8 +145,8 @@ class _MogrifierScan(torch.autograd.Function):
         x, h0, c0, weight, *rest = ctx.saved_tensors
         matrices, rest = rest[: ctx.n_matrices], rest[ctx.n_matrices :]
         mogrified, gates, cells, *flat = rest
-        rounds = [matrices[i : i + ctx.factors] for i in range(0, len(matrices), ctx.factors)]
-        traces = _unflatten_rounds(flat, ctx.layout)
+        rounds = _rounds(matrices, ctx.factors)
+        traces = _unflatten_rounds(flat, has_middle=ctx.factors == 2)
         d_pre = torch.empty_like(gates)
         d_products = [torch.empty_like(trace.gate) for trace in traces]
         d_middles = [None if tr.middle is None else torch.empty_like(tr.middle) for tr in traces]
@@ -234,13 +235,11 @@ def _stack_round(steps: list[tuple[Tensor, Tensor | None, Tensor, Tensor]]) -> R
     )
 
 
-def _unflatten_rounds(flat: list[Tensor], layout: list[bool]) -> list[RoundTrace]:
-    traces, k = [], 0
-    for has_middle in layout:
-        if has_middle:
-            traces.append(RoundTrace(flat[k], flat[k + 1], flat[k + 2], flat[k + 3]))
-            k += 4
-        else:
-            traces.append(RoundTrace(flat[k], None, flat[k + 1], flat[k + 2]))
-            k += 3
+def _unflatten_rounds(flat: list[Tensor], *, has_middle: bool) -> list[RoundTrace]:
+    """The saved round traces back as ``RoundTrace``s: 4 tensors a round at rank k, else 3."""
+    size = 4 if has_middle else 3
+    traces = []
+    for k in range(0, len(flat), size):
+        source, *middle, gate, operand = flat[k : k + size]
+        traces.append(RoundTrace(source, middle[0] if middle else None, gate, operand))
     return traces
