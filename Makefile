@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 TEST_STAMP := $(VENV)/.installed-export-stamp
 DEMO_RUN ?= runs/demo
 
-.PHONY: install demo test test-fast bench gpu-check figures lint typecheck format clean
+.PHONY: install demo test test-fast browser bench gpu-check figures lint typecheck format clean
 
 install: $(STAMP)
 
@@ -25,6 +25,7 @@ demo: install
 	$(BIN)/lstmlm generate $(DEMO_RUN) --prompt "The keys to the cabinet" --max-tokens 30 --seed 1 --temperature 0.8
 	$(BIN)/lstmlm agreement $(DEMO_RUN) --by agreement,attractors
 	$(BIN)/lstmlm generate $(DEMO_RUN) --agreement
+	@echo "Look inside in a browser: $(BIN)/lstmlm view $(DEMO_RUN)  (docs/view.md)"
 
 # The tests also install the export extra (onnx, onnxruntime), so that CI runs the export
 # parity tests; without it those tests skip.
@@ -34,6 +35,17 @@ $(TEST_STAMP): $(STAMP)
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
+
+# The browser tests of `lstmlm view` (tests/view/test_browser.py) drive Debian's Chromium through
+# its ChromeDriver; without them they skip with one line (CI installs them: .ci/run). This target
+# installs both on Debian or Ubuntu (root or sudo); nothing is downloaded at test time.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then \
+		echo "chromium and chromedriver are installed"; \
+	else \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; \
+	fi
 
 test-fast: $(TEST_STAMP)
 	$(BIN)/python -m pytest -m "not slow"
@@ -50,6 +62,7 @@ bench: install
 	$(BIN)/python -m scripts.bench.bench_startup
 	$(BIN)/python -m scripts.bench.bench_data
 	$(BIN)/python -m scripts.bench.bench_score
+	$(BIN)/python -m scripts.bench.bench_view
 	$(BIN)/python -m scripts.bench.bench_generate
 	$(BIN)/python -m scripts.bench.busy_machine --threads default
 	@if [ -d ../shared/peers/pytorch-examples-word_language_model ]; then \

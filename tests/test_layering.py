@@ -29,7 +29,7 @@ LAYERS: list[set[str]] = [
     {"scoring"},  # minimal pairs and surprisal (reads evaluation's windows, generation's prompts)
     {"analysis"},  # traces, units, plots (scores pairs to find units)
     {"api", "training"},  # lstmlm.load(...) and lstmlm train: neither imports the other
-    {"train_from_python"},  # lstmlm.train(...): the training room, then lstmlm.load
+    {"train_from_python", "view"},  # lstmlm.train(...); lstmlm view (the page and its server, on lstmlm.load)
     {"cli"},  # parse, call the library, print
     {"__main__"},  # python -m lstmlm
 ]
@@ -45,6 +45,8 @@ THIRD_PARTY = {
     "tokenizers": {"data/tokenizer.py", "data/pre_tokenize.py"},
     "matplotlib": {"analysis/plots.py"},
     "safetensors": {"runs/checkpoint.py"},
+    "starlette": {"view/server.py"},
+    "uvicorn": {"view/server.py"},
     "torch": {
         "runtime",
         "data",
@@ -59,6 +61,7 @@ THIRD_PARTY = {
         "api",
         "training",
         "train_from_python",
+        "view",
         "cli",
     },  # fmt: skip  (not config, errors, files)
 }

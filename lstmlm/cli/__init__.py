@@ -15,6 +15,7 @@ from lstmlm.cli import run_commands  # noqa: F401
 from lstmlm.cli import score_command  # noqa: F401
 from lstmlm.cli import inspect_command  # noqa: F401
 from lstmlm.cli import export_command  # noqa: F401
+from lstmlm.cli import view_command  # noqa: F401
 from lstmlm.cli.app import app, os_error_line
 from lstmlm.runtime.threads import prefer_sleeping_workers
 

@@ -79,6 +79,9 @@ def bad_inputs(tmp: Path, corpus: Path) -> list[tuple[list[str], str]]:
         (["eval", str(tmp / "nowhere")], "not found"),
         (["generate", str(not_a_run)], "not an lstmlm run"),
         (["info", str(not_a_run)], "not an lstmlm run"),
+        (["view", str(not_a_run)], "not an lstmlm run"),
+        (["view", str(vocab_run), "--port", "70000"], "--port"),
+        (["view", str(vocab_run), "--text", "a", "--out", str(tmp / "page.pdf")], "an .html file"),
         (["train", "--nope"], "No such option"),
         (["train", "--data", str(corpus), "--epochs", "-1", "--out", out], "--epochs"),
         (["train", "--data", str(corpus), "--optimizer", "lbfgs", "--out", out], "--optimizer"),
@@ -88,7 +91,7 @@ def bad_inputs(tmp: Path, corpus: Path) -> list[tuple[list[str], str]]:
             ([command, str(vocab_run), *extra, "--threads", threads], f"expected {THREADS}; got '{threads}'")
             for command, extra, threads in (
                 ("eval", [], "0"), ("generate", [], "-2"), ("score", ["--text", "a"], "two"),
-                ("agreement", [], "1.5"), ("inspect", [], "99999"),
+                ("agreement", [], "1.5"), ("inspect", [], "99999"), ("view", [], "x"),
                 ("export", ["--format", "onnx", "--out", str(tmp / "m.onnx")], ""),
             )
         ],  # fmt: skip
