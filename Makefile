@@ -86,13 +86,14 @@ GPU_PYTHON ?= $(BIN)/python
 gpu-check:
 	$(GPU_PYTHON) -m scripts.gpu.check $(GPU_CHECK_ARGS)
 
-# The figures in docs/: the three of "Looking inside" from the demo run (trained first if
+# The figures in docs/: the three of "Looking inside" and the two of lstmlm view from the demo run (trained first if
 # $(DEMO_RUN) has none, ~2 min), the agreement experiment's (8 cells, each the demo's
 # training: ~20 min) and the long-range experiment's as its README table ran it (21 runs
 # of 3,000 steps: not measured, tens of minutes). Needs matplotlib (the dev extra has it).
 figures: install
 	test -f $(DEMO_RUN)/model.safetensors || $(BIN)/lstmlm train --out $(DEMO_RUN) --overwrite --config configs/demo.toml
 	LSTMLM=$(BIN)/lstmlm bash scripts/make_figures.sh $(DEMO_RUN)
+	$(BIN)/python -m scripts.view_screenshot $(DEMO_RUN)  # docs/view.png, docs/view_pairs.png (make browser first)
 	$(BIN)/python -m scripts.experiments.agreement_experiment --plot docs/agreement_experiment.png
 	$(BIN)/python -m scripts.experiments.long_range_experiment --cells lstm gru rnn-tanh peephole coupled \
 		depth-gated mingru:2 --seeds 1 2 3 --steps 3000 --plot docs/long_range.png

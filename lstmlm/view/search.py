@@ -57,18 +57,17 @@ class OpenRuns:
 
 def search(model: Model, pattern: Pattern, split: str, seconds: float) -> Iterator[dict[str, Any]]:
     """Progress objects while the split is read, then the result (docs/view.md, ``/api/search``)."""
-    ids = np.asarray(run_split(model.run, split, None).ids, dtype=np.int64)
+    ids = run_split(model.run, split, None).ids  # a memmap when cached: windows are read as needed
     per_stream = len(ids) // STREAMS
     if per_stream < pattern.min_length:
         raise BadText(f"the {split} split has too few tokens to search ({len(ids):,})")
-    streams = torch.from_numpy(ids[: per_stream * STREAMS].reshape(STREAMS, per_stream).T.copy())
     runner, device = EquationModel(model.module), model.device
     state = model.module.init_state(STREAMS, device)
     spans: list[tuple[int, int, int, float]] = []  # (stream, first step, length, sum of values)
     runs = OpenRuns(np.zeros(STREAMS, dtype=np.int64), np.zeros(STREAMS))
     deadline, stopped, scanned = time.monotonic() + seconds, None, 0
     for start in range(0, per_stream, WINDOW):
-        _, state = runner(streams[start : start + WINDOW].to(device), state)
+        _, state = runner(_window(ids, per_stream, start).to(device), state)
         values = runner.traces[pattern.layer][pattern.quantity][:, :, list(pattern.units)].float().cpu()
         spans += _ended_spans(values.numpy(), pattern, runs, start)
         scanned = min(start + WINDOW, per_stream) * STREAMS
@@ -95,6 +94,13 @@ def search(model: Model, pattern: Pattern, split: str, seconds: float) -> Iterat
         "complete": stopped is None,
         "stopped": stopped,
     }  # fmt: skip
+
+
+def _window(ids: np.ndarray, per_stream: int, start: int) -> torch.Tensor:
+    """Steps ``start``.. of every stream, (steps, STREAMS): stream s reads ids[s * per_stream:]."""
+    steps = np.arange(start, min(start + WINDOW, per_stream))
+    rows = np.arange(STREAMS)[None, :] * per_stream + steps[:, None]
+    return torch.from_numpy(ids[rows].astype(np.int64))
 
 
 def _ended_spans(

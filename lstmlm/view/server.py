@@ -63,15 +63,25 @@ class Engine:
             return work()
 
     def stream(self, items: Iterator[Any]) -> Iterator[bytes]:
-        """``items`` as NDJSON lines, each produced under the model lock; leaves when done."""
+        """``items`` as NDJSON lines, each produced under the model lock; leaves when done. A
+        failure once streaming has begun (the status is sent) ends it with ``{"error": ...}``."""
         try:
             while True:
-                item = self.call(lambda: next(items, None))
+                try:
+                    item = self.call(lambda: next(items, None))
+                except Exception as error:  # reported to the client, in one line
+                    message = str(error) if isinstance(error, LstmlmError) else internal(error)
+                    yield (json.dumps({"error": message}) + "\n").encode()
+                    return
                 if item is None:
                     return
                 yield (json.dumps(item, ensure_ascii=False) + "\n").encode()
         finally:
             self.leave()
+
+
+def internal(error: Exception) -> str:
+    return f"internal error: {type(error).__name__}: {error}".splitlines()[0]
 
 
 def error_response(status: int, message: str) -> JSONResponse:
@@ -246,7 +256,7 @@ def create_app(model: Model, info: dict[str, Any], page: str, limits: Limits) ->
         return error_response(error.status_code, str(error.detail))
 
     async def internal_error(request: Request, error: Exception) -> Response:
-        return error_response(500, f"internal error: {type(error).__name__}: {error}".splitlines()[0])
+        return error_response(500, internal(error))
 
     routes = [Route("/", index), Route("/api/info", run_info)]
     routes += [Route(path, endpoint(engine, handler), methods=["POST"]) for path, handler in ROUTES.items()]

@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from lstmlm.view.app import Viewer
 from lstmlm.view.payloads import Limits
+from lstmlm.view.server import Engine
 
 SENTENCE = "the cat sat on the mat ."
 SEARCH = {"layer": 0, "quantity": "cell", "units": [0], "threshold": 0}
@@ -171,3 +172,15 @@ def test_search_streams_progress_then_matches(client: TestClient, viewer: Viewer
     assert result["matches"] and all(m["length"] >= 2 and 0 <= m["mean"] <= 1 for m in result["matches"])
     nothing = client.post("/api/search", json={**body, "threshold": 1.5}).text.splitlines()
     assert json.loads(nothing[-1])["matches"] == []
+
+
+def test_a_failure_mid_stream_ends_it_with_one_error_line(viewer: Viewer) -> None:
+    def items() -> Iterator[dict[str, Any]]:
+        yield {"progress": 0.5}
+        raise ValueError("the disk went away\nand more")
+
+    engine = Engine(viewer.model, Limits(max_concurrent=1), viewer.info)
+    engine.enter()
+    lines = [json.loads(line) for line in engine.stream(items())]
+    assert lines == [{"progress": 0.5}, {"error": "internal error: ValueError: the disk went away"}]
+    engine.enter()  # the stream left: the one place is free again

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lstmlm.view.search import OpenRuns, Pattern, _ended_spans, on_spans
+from lstmlm.view.search import STREAMS, WINDOW, OpenRuns, Pattern, _ended_spans, _window, on_spans
 
 
 def test_on_spans() -> None:
@@ -38,3 +38,13 @@ def test_spans_across_windows_equal_the_whole_sequence(window: int) -> None:
     totals = {(s, f): t for s, f, _, t in found}
     for stream, first, _, total in expected:
         assert totals[(stream, first)] == pytest.approx(total)
+
+
+def test_windows_read_the_streams_in_order() -> None:
+    """Stream s reads ids[s * per_stream:] a window at a time; the tail past STREAMS x per_stream is left."""
+    ids = np.arange(1000, dtype=np.uint16)
+    per_stream = len(ids) // STREAMS
+    windows = [_window(ids, per_stream, start).numpy() for start in range(0, per_stream, WINDOW)]
+    whole = np.concatenate(windows)
+    assert whole.shape == (per_stream, STREAMS)
+    np.testing.assert_array_equal(whole.T.ravel(), ids[: per_stream * STREAMS])

@@ -29,13 +29,14 @@ def bootstrap_of(page: str) -> dict[str, Any]:
 
 def test_static_page_is_one_offline_file(trained_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "page.html"
-    result = invoke("view", str(trained_run), "--text", "the cat sat </script> <!--<script> .", "--out", str(out))
+    text = "the cat sat </script> <!--<script> ."
+    result = invoke("view", str(trained_run), "--text", text, "--out", str(out))
     assert result.exit_code == 0, result.output
     page = out.read_text(encoding="utf-8")
     assert GENERATOR in page and "LSTMLM_" not in page  # every placeholder filled
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing fetched from elsewhere
     data = bootstrap_of(page)  # "</script>" in the text did not end the element early
-    assert data["mode"] == "static" and data["text"] == "the cat sat </script> <!--<script> ."
+    assert data["mode"] == "static" and data["text"] == text
     assert len(data["trace"]["tokens"]) == len(data["trace"]["surprisal"]) > 0
     assert data["pairs"] and all("difference" in pair for pair in data["pairs"])
     again = invoke("view", str(trained_run), "--text", "the dog", "--out", str(out))

@@ -207,8 +207,8 @@
     return `${response.status} ${response.statusText}`.trim();
   };
 
-  /** POST JSON, the JSON answer; a 4xx/5xx throws its one-line error. */
-  V.api = async (path, body) => {
+  /** POST JSON to the server; a 4xx/5xx throws its one-line error. */
+  const post = async (path, body) => {
     if (V.state.mode !== "server") throw new Error("static page: run `lstmlm view RUN` to trace new text");
     const response = await fetch(path, {
       method: "POST",
@@ -216,18 +216,15 @@
       body: JSON.stringify(body),
     });
     if (!response.ok) throw new Error(await errorLine(response));
-    return response.json();
+    return response;
   };
+
+  /** POST JSON, the JSON answer. */
+  V.api = async (path, body) => (await post(path, body)).json();
 
   /** POST JSON and read an NDJSON stream, calling onRecord for each line's object. */
   V.apiStream = async (path, body, onRecord) => {
-    if (V.state.mode !== "server") throw new Error("static page: run `lstmlm view RUN` to trace new text");
-    const response = await fetch(path, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    });
-    if (!response.ok) throw new Error(await errorLine(response));
+    const response = await post(path, body);
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
     let pending = "";
