@@ -187,23 +187,24 @@ def trace(model: Model, text: object, limits: Limits, top: int | None = None) ->
     surprisal = -logprobs[:-1].gather(1, torch.tensor(ids, device=device)[:, None])[:, 0] / math.log(2)
     top_p, top_i = torch.topk(logprobs.exp(), min(k, logprobs.shape[1]), dim=-1)
     predictions = [_ranked(model, i, p) for i, p in zip(top_i.tolist(), top_p.tolist(), strict=True)]
-    layers = []
-    for gates in runner.traces:
-        values = {name: v[:, 0].float().cpu().numpy() for name, v in gates.items()}
-        layers.append(
-            {
-                "values": {name: encode_matrix(v[1:]) for name, v in values.items()},
-                "start": {name: encode_matrix(values[name][0]) for name in CARRIED if name in values},
-            }
-        )
     return {
         "tokens": [model.tokenizer.token(i) for i in ids],
         "surprisal": [round(s, 4) for s in surprisal.tolist()],
         "predictions": predictions[1:],
         "start_predictions": predictions[0],
         "encoding": ENCODING,
-        "layers": layers,
+        "layers": [_layer(gates) for gates in runner.traces],
         "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+
+
+def _layer(gates: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """One layer of a batch-1 trace whose first row is ``<eos>``: the text's rows of every
+    quantity, and the carried state before the text (the row of ``<eos>``)."""
+    values = {name: v[:, 0].float().cpu().numpy() for name, v in gates.items()}
+    return {
+        "values": {name: encode_matrix(v[1:]) for name, v in values.items()},
+        "start": {name: encode_matrix(values[name][0]) for name in CARRIED if name in values},
     }
 
 
