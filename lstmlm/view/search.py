@@ -55,12 +55,18 @@ class OpenRuns:
     total: np.ndarray
 
 
-def search(model: Model, pattern: Pattern, split: str, seconds: float) -> Iterator[dict[str, Any]]:
-    """Progress objects while the split is read, then the result (docs/view.md, ``/api/search``)."""
-    ids = run_split(model.run, split, None).ids  # a memmap when cached: windows are read as needed
-    per_stream = len(ids) // STREAMS
-    if per_stream < pattern.min_length:
+def split_ids(model: Model, split: str, pattern: Pattern) -> np.ndarray:
+    """The split's token ids (a memmap once in the token cache: windows are read as needed);
+    encoding it the first time does not use the model, so the server reads it unlocked."""
+    ids = run_split(model.run, split, None).ids
+    if len(ids) // STREAMS < pattern.min_length:
         raise BadText(f"the {split} split has too few tokens to search ({len(ids):,})")
+    return ids
+
+
+def search(model: Model, pattern: Pattern, ids: np.ndarray, seconds: float) -> Iterator[dict[str, Any]]:
+    """Progress objects while ``ids`` are read, then the result (docs/view.md, ``/api/search``)."""
+    per_stream = len(ids) // STREAMS
     runner, device = EquationModel(model.module), model.device
     state = model.module.init_state(STREAMS, device)
     spans: list[tuple[int, int, int, float]] = []  # (stream, first step, length, sum of values)

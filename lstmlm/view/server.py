@@ -30,7 +30,7 @@ from lstmlm.api import Model
 from lstmlm.errors import LstmlmError
 from lstmlm.view import payloads
 from lstmlm.view.payloads import Limits, TooLarge
-from lstmlm.view.search import Pattern, search
+from lstmlm.view.search import Pattern, search, split_ids
 
 NDJSON = "application/x-ndjson"
 
@@ -128,8 +128,9 @@ Handler = Callable[[Engine, dict[str, Any]], Any]
 
 
 def endpoint(engine: Engine, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """A POST route: body read, handler run in a worker thread under the model lock; its dict is
-    sent as JSON, its iterator (already primed, so errors come before the stream) as NDJSON."""
+    """A POST route: body read, then the handler in a worker thread. It checks the request and
+    takes the model lock for its model work (``Engine.call``); its dict is sent as JSON, its
+    iterator as NDJSON, each item made under the lock (``Engine.stream``)."""
 
     async def route(request: Request) -> Response:
         try:
@@ -139,7 +140,7 @@ def endpoint(engine: Engine, handler: Handler) -> Callable[[Request], Awaitable[
             return error_response(status_of(error), str(error))
         streaming = False
         try:
-            result = await run_in_threadpool(engine.call, lambda: handler(engine, body))
+            result = await run_in_threadpool(handler, engine, body)
             if isinstance(result, dict):
                 return JSONResponse(result)
             streaming = True
@@ -155,17 +156,20 @@ def endpoint(engine: Engine, handler: Handler) -> Callable[[Request], Awaitable[
 
 def _trace(engine: Engine, body: dict[str, Any]) -> dict[str, Any]:
     top = field(body, "top", int, engine.limits.top_k)
-    return payloads.trace(engine.model, field(body, "text", str), engine.limits, top)
+    text = field(body, "text", str)
+    return engine.call(lambda: payloads.trace(engine.model, text, engine.limits, top))
 
 
 def _score(engine: Engine, body: dict[str, Any]) -> dict[str, Any]:
     good, bad = field(body, "good", str), field(body, "bad", str)
-    return payloads.score_pair(engine.model, good, bad, engine.limits, field(body, "what", str, ""))
+    what = field(body, "what", str, "")
+    return engine.call(lambda: payloads.score_pair(engine.model, good, bad, engine.limits, what))
 
 
 def _next(engine: Engine, body: dict[str, Any]) -> dict[str, Any]:
     k = field(body, "k", int, engine.limits.top_k)
-    return payloads.next_tokens(engine.model, field(body, "text", str, ""), k, engine.limits)
+    text = field(body, "text", str, "")
+    return engine.call(lambda: payloads.next_tokens(engine.model, text, k, engine.limits))
 
 
 def _generate(engine: Engine, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -201,14 +205,8 @@ def _search(engine: Engine, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
     split = field(body, "split", str, "valid")
     if split not in engine.info["splits"]:
         raise LstmlmError(f"split must be one of {', '.join(engine.info['splits'])} (got {split!r})")
-    results = search(engine.model, pattern, split, engine.limits.search_seconds)
-    first = next(results)  # reads the split: a missing corpus is a 400, not a broken stream
-    return _chain(first, results)
-
-
-def _chain(first: dict[str, Any], rest: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    yield first
-    yield from rest
+    ids = split_ids(engine.model, split, pattern)  # before the stream: a missing corpus is a 400
+    return search(engine.model, pattern, ids, engine.limits.search_seconds)
 
 
 def _pattern(engine: Engine, body: dict[str, Any]) -> Pattern:
