@@ -1,16 +1,17 @@
 """The web app of ``lstmlm view``: the page and its JSON endpoints (docs/view.md).
 
-Starlette on uvicorn: an ASGI app of a few routes needs no more (FastAPI adds request
-models and generated docs on top of Starlette; the endpoints here are five and documented
-by hand). Model calls run in worker threads, one at a time (``Engine``): a CPU model
-serves one request fastest alone. Requests beyond ``Limits.max_concurrent`` in flight get
-429; each text is bounded by ``Limits`` (413); a bad request gets a one-line JSON error.
-Nothing is written anywhere: the run is read once, at start.
+Starlette on uvicorn: an ASGI app of seven routes needs no more (FastAPI adds request
+models and generated docs on top of Starlette; these are documented by hand). Model calls
+run in worker threads, one at a time (``Engine``): a CPU model serves one request fastest
+alone. Requests beyond ``Limits.max_concurrent`` in flight get 429; each text is bounded by
+``Limits`` (413); a bad request gets a one-line JSON error. Nothing is written anywhere:
+the run is read once, at start.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import signal
 import socket
@@ -144,7 +145,14 @@ def endpoint(engine: Engine, handler: Handler) -> Callable[[Request], Awaitable[
             if isinstance(result, dict):
                 return JSONResponse(result)
             streaming = True
-            return StreamingResponse(iterate_in_threadpool(engine.stream(result)), media_type=NDJSON)
+            lines = engine.stream(result)
+            # started here, so that its ``finally`` (leaving) runs however the stream ends, even
+            # when the client is gone before the response's first byte (an unstarted generator
+            # would be dropped without running it, and its place kept for ever)
+            first = await run_in_threadpool(next, lines, b"")
+            return StreamingResponse(
+                iterate_in_threadpool(itertools.chain([first], lines)), media_type=NDJSON
+            )
         except LstmlmError as error:
             return error_response(status_of(error), str(error))
         finally:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import base64
 import json
 import math
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ from starlette.testclient import TestClient
 
 from lstmlm.view.app import Viewer
 from lstmlm.view.payloads import Limits
-from lstmlm.view.server import Engine
+from lstmlm.view.server import Engine, listening_socket, serving
 
 SENTENCE = "the cat sat on the mat ."
 SEARCH = {"layer": 0, "quantity": "cell", "units": [0], "threshold": 0}
@@ -184,3 +187,22 @@ def test_a_failure_mid_stream_ends_it_with_one_error_line(viewer: Viewer) -> Non
     lines = [json.loads(line) for line in engine.stream(items())]
     assert lines == [{"progress": 0.5}, {"error": "internal error: ValueError: the disk went away"}]
     engine.enter()  # the stream left: the one place is free again
+
+
+def test_a_stream_left_early_frees_its_place(viewer: Viewer) -> None:
+    """Through a real server: a client that reads one line of a long stream and hangs up. Its
+    place is freed once the server sees it gone (polled; at once, with no other load)."""
+    app = Viewer(viewer.model, viewer.info, Limits(max_concurrent=1)).app()
+    with serving(app, listening_socket("127.0.0.1", 0)) as url:
+        for _ in range(3):
+            body = json.dumps({"prompt": "the", "max_tokens": 300}).encode()
+            with urllib.request.urlopen(url + "api/generate", body, timeout=30) as response:
+                assert "piece" in json.loads(response.readline())
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    urllib.request.urlopen(url + "api/next", b'{"text": "the"}', timeout=30).close()
+                    break
+                except urllib.error.HTTPError as busy:
+                    assert busy.code == 429 and time.monotonic() < deadline, "the place was never freed"
+                    time.sleep(0.05)
