@@ -8,10 +8,13 @@ so this checkout's ``lstmlm`` and ``scripts`` are importable without any ``sys.p
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -79,3 +82,20 @@ def prepare_data(src_train: Path, src_test: Path, dest: Path) -> int:
     print(f"train {src_train} ({n_train:,} tokens); valid = test {src_test} ({n_test:,} tokens, ", end="")
     print(f"{unk:.1%} <unk>); closed vocabulary {len(vocab) + 1:,} (train words, <unk>, <eos>)", flush=True)
     return len(vocab) + 1
+
+
+@contextlib.contextmanager
+def work_folder(keep: Path | None, prefix: str) -> Iterator[Path]:
+    """A benchmark's folder for its data and runs: ``keep`` (new or empty, left in place) or a
+    temp folder removed afterwards; a ``keep`` that holds files stops the script in one line."""
+    if keep and keep.exists() and any(keep.iterdir()):
+        sys.exit(f"--keep {keep}: not empty")
+    work = keep or Path(tempfile.mkdtemp(prefix=prefix))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        yield work
+    finally:
+        if keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"runs kept in {work}")

@@ -58,11 +58,9 @@ import argparse
 import importlib.util
 import json
 import shlex
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import tomllib
 from dataclasses import dataclass
@@ -78,7 +76,7 @@ from scripts.bench.nanogpt_peer import (
     prepare,
     score_peer,
 )
-from scripts.common import LSTMLM, ROOT, thread_env
+from scripts.common import LSTMLM, ROOT, thread_env, work_folder
 
 RECIPES = {"defaults": "", "char-cpu": "--config configs/char-cpu.toml"}
 #: what every lstmlm run adds: char tokens, valid as one stream, evaluated at the end only
@@ -331,22 +329,13 @@ def main() -> None:
         return
     if unknown := [r for r in args.recipes if r not in RECIPES]:
         sys.exit(f"unknown recipe(s) {', '.join(unknown)}: known {', '.join(RECIPES)}")
-    if args.keep and args.keep.exists() and any(args.keep.iterdir()):
-        sys.exit(f"--keep {args.keep}: not empty")
     args.run_threads = 1 if args.side_by_side else args.threads
-    args.work = args.keep or Path(tempfile.mkdtemp(prefix="bench_nanogpt-"))
-    args.work.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_folder(args.keep, "bench_nanogpt-") as args.work:
         args.scratch, args.data = prepare(args.work)
         table = dict(budget_round(args, budget) for budget in args.budgets)
         print_table(table, args.run_threads, args.side_by_side)
         if args.gen_repeats:
             print_generation(args)
-    finally:
-        if args.keep is None:
-            shutil.rmtree(args.work, ignore_errors=True)
-        else:
-            print(f"runs kept in {args.work}")
 
 
 if __name__ == "__main__":

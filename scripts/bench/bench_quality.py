@@ -24,11 +24,9 @@ import json
 import os
 import resource
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import tomllib
@@ -36,7 +34,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.common import CORPORA, LSTMLM, PEER, ROOT, SHARED_DATA, copy_peer, prepare_data, thread_env
+from scripts.common import (
+    CORPORA,
+    LSTMLM,
+    PEER,
+    ROOT,
+    SHARED_DATA,
+    copy_peer,
+    prepare_data,
+    thread_env,
+    work_folder,
+)
 
 BEST = "--config configs/best-cpu.toml"
 RECIPES = {  # the first two run unless --recipes says otherwise; the others toggle best-cpu's pieces
@@ -316,21 +324,13 @@ def main() -> None:
     if missing := [str(p) for p in (src / train_name, src / test_name, PEER) if not p.exists()]:
         print(f"skipped: not found: {', '.join(missing)} (--data-dir, --corpus choose the data)")
         return
-    if args.keep and args.keep.exists() and any(args.keep.iterdir()):
-        sys.exit(f"--keep {args.keep}: not empty")
-    args.work = args.keep or Path(tempfile.mkdtemp(prefix="bench_quality-"))
-    try:
+    with work_folder(args.keep, "bench_quality-") as args.work:
         data = args.work / "data"
         vocab = prepare_data(src / train_name, src / test_name, data)
         table = {minutes: budget_round(args, recipes, data, minutes) for minutes in args.minutes}
         for minutes, results in table.items():
             print_table(minutes, results, vocab)
         print("\n" + markdown(table, args.threads), flush=True)
-    finally:
-        if args.keep is None:
-            shutil.rmtree(args.work, ignore_errors=True)
-        else:
-            print(f"runs kept in {args.work}")
 
 
 if __name__ == "__main__":
