@@ -122,6 +122,7 @@ def agreement_units(model: Model) -> dict[str, Any]:
     """The number and gender units ``lstmlm inspect --find-units`` ranks first (without its
     ablations), or why there are none: ``{"units": {...}, "units_note": ""}``."""
     pairs, _ = load_suite("default")
+    carried_names = [next(n for n in CARRIED if n in dict(q)) for q in layer_quantities(model)]
     found: dict[str, list[dict[str, Any]]] = {}
     notes = []
     for kind in ("number", "gender"):
@@ -137,16 +138,11 @@ def agreement_units(model: Model) -> dict[str, Any]:
                 "accuracy": round(u.accuracy, 4),
                 "effect_size": round(u.effect_size, 3),
                 "classes": list(carried.classes),
-                "quantity": _carried_name(model, u.layer),
+                "quantity": carried_names[u.layer],
             }
             for u in rank_units(carried)[:UNITS_SHOWN]
         ]
     return {"units": found, "units_note": "; ".join(notes)}
-
-
-def _carried_name(model: Model, layer: int) -> str:
-    names = [name for name, _ in layer_quantities(model)[layer]]
-    return next(name for name in CARRIED if name in names)
 
 
 # ---------------------------------------------------------------- a text's trace
